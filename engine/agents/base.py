@@ -1,0 +1,85 @@
+"""The contract between agents, the trainer and the backtester (Stable-Baselines3's shape).
+
+An agent owns its networks, optimizers and update rule. The trainer owns epochs, evaluation,
+checkpoints and callbacks; it calls `learn_epoch` once per epoch on a batched env and `act` to
+evaluate. Baselines are agents with `trainable = False`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from engine.device import resolve_device, rng_state, set_rng_state
+from engine.envs.base import BatchedEnv
+
+CHECKPOINT_FORMAT = 1
+
+
+class Agent(ABC):
+    name: ClassVar[str]
+    trainable: ClassVar[bool] = True
+    # The dataclass (pydantic.dataclasses) holding this agent's hyperparameters.
+    Params: ClassVar[type]
+
+    def __init__(self, env: BatchedEnv, params: Any = None, *, device: str | torch.device = "auto", seed: int = 0):
+        self.params = params if params is not None else self.Params()
+        self.device = resolve_device(device)
+        self.seed = seed
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+        self.obs_layout = env.obs_layout
+
+    @abstractmethod
+    def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """Actions (B, ...) for observations (B, obs_dim), on the env's device and in its action space."""
+
+    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int) -> dict[str, float]:
+        """Collect about `n_steps` env-steps (summed over the batch) from `env` and update on them.
+
+        The epoch starts with `env.reset(seed=seed)` and draws its own randomness (action sampling,
+        minibatch order, exploration) from a torch.Generator seeded with `seed`, so an epoch is a
+        pure function of (weights, optimizer state, seed): this is what makes stop-and-resume give the
+        same metrics as an uninterrupted run.
+
+        Returns namespaced scalar metrics: "train/loss", "train/policy_loss", "train/value_loss",
+        "train/entropy", "train/reward" (mean reward per env-step), ... as the algorithm has them.
+        """
+        raise NotImplementedError(f"{self.name} does not learn")
+
+    def state_dict(self) -> dict:
+        """Networks and optimizers; what a checkpoint needs besides RNG states and the epoch."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def save(self, path: str | Path, *, epoch: int, extra: dict | None = None) -> None:
+        """Write weights, optimizer, RNG states and epoch to `path` (atomically: a crash mid-write
+        leaves the previous checkpoint intact)."""
+        path = Path(path)
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "agent": self.name,
+            "params": dataclasses.asdict(self.params),
+            "state": self.state_dict(),
+            "rng": rng_state(),
+            "epoch": epoch,
+            "extra": extra or {},
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(payload, tmp)
+        tmp.replace(path)
+
+    def load(self, path: str | Path, *, restore_rng: bool = True) -> dict:
+        """Load a checkpoint written by `save`; returns it (epoch and extra included)."""
+        payload = torch.load(Path(path), map_location="cpu", weights_only=False)
+        if payload.get("agent") != self.name:
+            raise ValueError(f"checkpoint {path} is for agent {payload.get('agent')!r}, not {self.name!r}")
+        self.load_state_dict(payload["state"])
+        if restore_rng:
+            set_rng_state(payload["rng"])
+        return payload
