@@ -357,3 +357,21 @@ def test_an_episode_length_longer_than_the_range_runs_from_the_first_bar_to_the_
         _, _, _, truncated, info = env.step(np.zeros(small_market.n_assets + 1, dtype=np.float32))
         steps += 1
     assert steps == 40 - 1 - 4 and info["bar"] == 39
+
+
+def test_a_target_within_the_no_trade_band_is_not_traded_and_one_outside_is():
+    from engine.data.synthetic import synthetic_market as make
+
+    market = make(n_assets=3, n_periods=20, seed=2)
+    env = PortfolioManagementEnv(market, window=2, transaction_cost=0.01, no_trade_band=1e-4)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([-10.0, 0.0, 0.0, 0.0], dtype=np.float32))  # equal weights, no cash
+    drifted = info["weights"] * info["price_relatives"] / (info["weights"] @ info["price_relatives"])
+    # 5e-5 away from the drifted weights: inside the band, so the book just drifts.
+    nudged = drifted + np.array([0.0, 5e-5, -5e-5, 0.0])
+    _, _, _, _, info = env.step(np.log(np.maximum(nudged, 1e-12)).astype(np.float32))
+    assert info["turnover"] == 0.0 and info["cost"] == 0.0
+    np.testing.assert_allclose(info["weights"], drifted, rtol=1e-12)
+    # Equal weights again are far outside it: traded, and charged.
+    _, _, _, _, info = env.step(np.array([-10.0, 0.0, 0.0, 0.0], dtype=np.float32))
+    assert info["turnover"] > 1e-4 and info["cost"] > 0.0
