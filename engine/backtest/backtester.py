@@ -1,0 +1,180 @@
+"""Backtests: run a policy over a split and turn what happened into a report.
+
+Portfolio management and algorithmic trading run one episode over the split and are measured as an
+equity curve against a benchmark policy run over the same bars (buy_and_hold by default: equal
+dollar amounts of every asset at the first decision bar's close, then held). Order execution runs
+consecutive orders of `horizon` bars back to back over the split and is measured by implementation
+shortfall against TWAP.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from engine.backtest.report import backtest_report, json_safe
+from engine.backtest.rollout import Rollout, bar_dates, first_decision_bar, rollout
+from engine.data.market import MarketData
+from engine.metrics import performance_report
+
+DEFAULT_BENCHMARK = {
+    "portfolio_management": "buy_and_hold",
+    "algorithmic_trading": "buy_and_hold",
+    "order_execution": "twap",
+}
+
+
+def evaluation_params(task: str, params):
+    """The env params of an evaluation: one deterministic pass from the split's first bar."""
+    if task == "order_execution":
+        return dataclasses.replace(params, random_start=False)
+    return dataclasses.replace(params, episode_length=None)
+
+
+def make_env(task: str, market: MarketData, bars: range, params, *, num_envs: int = 1, device="cpu"):
+    from engine.envs import BATCHED_ENVS
+
+    return BATCHED_ENVS[task](market, num_envs=num_envs, device=device, start=bars.start, end=bars.stop, params=params)
+
+
+def run_policy(agent, task: str, market: MarketData, bars: range, params, *, device="cpu") -> Rollout:
+    """One deterministic episode over `bars` (portfolio management, algorithmic trading)."""
+    params = evaluation_params(task, params)
+    env = make_env(task, market, bars, params, device=device)
+    return rollout(
+        agent, env, initial_value=params.initial_cash, start_bar=first_decision_bar(bars.start, params.window)
+    )
+
+
+def run_orders(agent, market: MarketData, bars: range, params, *, device="cpu") -> list[dict]:
+    """Consecutive orders of `params.horizon` steps over `bars` (order execution)."""
+    params = evaluation_params("order_execution", params)
+    orders = []
+    start = first_decision_bar(bars.start, params.window)
+    # The last decision of an order must leave one bar for the env's end-of-data rule.
+    while start + params.horizon <= bars.stop - 1:
+        env = make_env("order_execution", market, range(start, bars.stop), params, device=device)
+        r = rollout(agent, env, initial_value=0.0, start_bar=start)
+        arrival = float(r.info["arrival_price"][0]) if "arrival_price" in r.info else float(market.close[start, 0])
+        executed = r.info["executed"]
+        notional = params.quantity * arrival
+        shortfall = float(r.info["shortfall"][-1])
+        orders.append({
+            "bar": start,
+            "arrival_price": arrival,
+            "average_price": float((r.info["exec_price"] * executed).sum() / max(executed.sum(), 1e-12)),
+            "executed": float(executed.sum()),
+            "remaining": float(r.info["remaining"][-1]),
+            "shortfall": shortfall,
+            "shortfall_bps": shortfall / notional * 1e4,
+            "reward": float(r.rewards.sum()),
+        })
+        start += params.horizon
+    return orders
+
+
+def _execution_metrics(orders: list[dict]) -> dict:
+    bps = np.array([o["shortfall_bps"] for o in orders], dtype=np.float64)
+    return {
+        "orders": len(orders),
+        "shortfall_bps": float(bps.mean()) if len(bps) else float("nan"),
+        "shortfall_bps_std": float(bps.std(ddof=1)) if len(bps) > 1 else float("nan"),
+        "worst_shortfall_bps": float(bps.max()) if len(bps) else float("nan"),
+        "reward": float(np.mean([o["reward"] for o in orders])) if orders else float("nan"),
+    }
+
+
+def evaluate(agent, task: str, market: MarketData, bars: range, params, *, device="cpu") -> dict[str, float]:
+    """The trainer's per-epoch evaluation: metrics namespaced "eval/"."""
+    if task == "order_execution":
+        metrics = _execution_metrics(run_orders(agent, market, bars, params, device=device))
+    else:
+        r = run_policy(agent, task, market, bars, params, device=device)
+        metrics = performance_report(r.returns, periods_per_year=market.periods_per_year)
+        metrics["reward"] = float(r.rewards.sum())
+        metrics["final_value"] = float(r.values[-1])
+    return {f"eval/{k}": float(v) for k, v in metrics.items()}
+
+
+def benchmark_agent(name: str, task: str, market: MarketData, bars: range, params, *, device="cpu"):
+    from engine.agents import AGENTS
+
+    env = make_env(task, market, bars, evaluation_params(task, params), device=device)
+    return AGENTS[name](env, device=device)
+
+
+def _benchmark_params(task: str, params):
+    # buy_and_hold is a target-exposure policy: an order-mode trading strategy is compared with the
+    # same market held long, at the same cost.
+    if task == "algorithmic_trading" and getattr(params, "action_mode", "target") != "target":
+        return dataclasses.replace(params, action_mode="target")
+    return params
+
+
+@torch.no_grad()
+def run_backtest(agent, task: str, market: MarketData, bars: range, params, *, benchmark: str | None = None,
+                 device="cpu") -> dict:
+    """A JSON-safe report of `agent` over `bars` against `benchmark` (default per task)."""
+    benchmark = benchmark or DEFAULT_BENCHMARK[task]
+    bench_params = _benchmark_params(task, params)
+    bench = benchmark_agent(benchmark, task, market, bars, bench_params, device=device)
+    if task == "order_execution":
+        orders = run_orders(agent, market, bars, params, device=device)
+        bench_orders = run_orders(bench, market, bars, bench_params, device=device)
+        for o in orders:
+            o["date"] = bar_dates(market, np.array([o["bar"]]))[0]
+        return json_safe({
+            "task": task,
+            "benchmark": benchmark,
+            "metrics": _execution_metrics(orders),
+            "benchmark_metrics": _execution_metrics(bench_orders),
+            "orders": orders,
+        })
+
+    r = run_policy(agent, task, market, bars, params, device=device)
+    b = run_policy(bench, task, market, bars, bench_params, device=device)
+    dates = bar_dates(market, r.bars)
+    extra = _task_details(task, market, r, dates)
+    report = backtest_report(
+        values=r.values,
+        benchmark_values=b.values,
+        periods_per_year=market.periods_per_year,
+        dates=dates,
+        tickers=list(market.tickers),
+        **extra,
+    )
+    report["task"] = task
+    report["benchmark"] = benchmark
+    return json_safe(report)
+
+
+def _task_details(task: str, market: MarketData, r: Rollout, dates: list[str]) -> dict:
+    """Per-bar holdings, trades, turnover and fees from the rollout's info."""
+    info = r.info
+    fees = info.get("cost")
+    details: dict = {"fees": fees, "turnover": info.get("turnover")}
+    trades = []
+    if task == "portfolio_management":
+        weights = info["weights"]  # (n, N+1) after each rebalance, cash first
+        drifted = r.obs_extra  # the weights each decision was taken from
+        values_before = r.values[:-1]
+        for k in range(len(weights)):
+            delta = (weights[k, 1:] - drifted[k, 1:]) * values_before[k]
+            for i in np.flatnonzero(np.abs(delta) > 1e-6 * values_before[k]):
+                trades.append({"date": dates[k], "tic": market.tickers[i],
+                               "side": "buy" if delta[i] > 0 else "sell", "value": float(abs(delta[i]))})
+        details["weights"] = weights.tolist()
+    else:
+        trade = info["trade"]
+        price = info["price"]
+        positions = info["position"]
+        for k in np.flatnonzero(np.abs(trade) > 0):
+            trades.append({"date": dates[k], "tic": market.tickers[0],
+                           "side": "buy" if trade[k] > 0 else "sell", "shares": float(abs(trade[k])),
+                           "price": float(price[k]), "fee": float(fees[k]) if fees is not None else 0.0})
+        details["positions"] = positions.tolist()
+        if details["turnover"] is None:
+            details["turnover"] = np.abs(trade) * price / r.values[:-1]
+    details["trades"] = trades
+    return details

@@ -1,0 +1,237 @@
+"""One typed configuration for a run: the single schema the platform stores, validates and builds its
+forms from.
+
+`{"task": "portfolio_management", "dataset": "synthetic", "agent": "ppo"}` is a complete config: every
+other field gets the defaults of its (task, agent) pair. The env and agent sections are validated by
+the env's and the agent's own parameter dataclasses (engine.envs.PARAMS, Agent.Params), so there is
+exactly one definition of each parameter, with its range and description. Errors are pydantic
+ValidationErrors whose `loc` is the field path (("env", "window"), ("agent",), ...).
+
+A validated config dumps every resolved default (`model_dump(mode="json")`), so what is stored is
+what ran, and it validates back to an equal config.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+Task = Literal["portfolio_management", "algorithmic_trading", "order_execution"]
+TASKS: tuple[str, ...] = ("portfolio_management", "algorithmic_trading", "order_execution")
+
+# Metrics the trainer can select the best checkpoint by; all "higher is better" except where noted
+# (max_drawdown is <= 0, so higher is better too).
+BEST_BY = ("sharpe", "total_return", "annual_return", "sortino", "calmar", "max_drawdown", "reward")
+
+AGENT_NOT_FOR_TASK = "agent {agent!r} does not support task {task!r}; agents for this task: {choices}"
+UNKNOWN_AGENT = "unknown agent {agent!r}; known agents: {choices}"
+UNKNOWN_FIELD = "unknown field {name!r}"
+WINDOW_TOO_LONG = "window {window} is longer than the {split} split ({bars} bars)"
+
+
+class SplitConfig(BaseModel):
+    """Train/valid/test by date ranges (inclusive), or by ratios of the bars in time order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: tuple[dt.date, dt.date] | None = Field(None, description="First and last date of the train split")
+    valid: tuple[dt.date, dt.date] | None = Field(None, description="First and last date of the valid split")
+    test: tuple[dt.date, dt.date] | None = Field(None, description="First and last date of the test split")
+    ratios: tuple[float, float, float] = Field(
+        (0.7, 0.15, 0.15), description="Shares of the bars for train, valid, test when no dates are given"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SplitConfig":
+        given = [r is not None for r in (self.train, self.valid, self.test)]
+        if any(given) and not all(given):
+            raise ValueError("give the train, valid and test date ranges together, or none of them")
+        if any(r <= 0 for r in self.ratios) or abs(sum(self.ratios) - 1.0) > 1e-9:
+            raise ValueError(f"ratios must be positive and sum to 1, got {list(self.ratios)}")
+        if all(given):
+            ranges = {"train": self.train, "valid": self.valid, "test": self.test}
+            for name, (start, end) in ranges.items():
+                if start > end:
+                    raise ValueError(f"{name} range starts after it ends ({start} > {end})")
+            ordered = sorted(ranges.items(), key=lambda kv: kv[1][0])
+            for (a, (_, a_end)), (b, (b_start, _)) in zip(ordered, ordered[1:]):
+                if b_start <= a_end:
+                    raise ValueError(f"the {a} and {b} ranges overlap")
+        return self
+
+    def as_kwargs(self) -> dict:
+        """Arguments for engine.data.split_market."""
+        if self.train is None:
+            return {"ratios": self.ratios}
+        return {"train": self.train, "valid": self.valid, "test": self.test}
+
+
+class TrainerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(10, ge=1, le=100_000, description="Training epochs; each ends with an evaluation on valid")
+    steps_per_epoch: int = Field(
+        32_768, ge=1, le=1_000_000_000, description="Env-steps collected per epoch, summed over the parallel envs"
+    )
+    num_envs: int = Field(64, ge=1, le=65_536, description="Parallel environment copies stepped as one batch")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of every random draw; same seed, same run")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$", description='"auto" picks CUDA when present, else the CPU'
+    )
+    best_by: Literal["sharpe", "total_return", "annual_return", "sortino", "calmar", "max_drawdown", "reward"] = Field(
+        "sharpe", description="Valid-split metric that picks the best checkpoint"
+    )
+
+
+# Per-(task, agent) defaults, deep-merged under what the user gives. Only what differs from the
+# dataclass defaults is listed here.
+_TRAINING_EPISODE = {"episode_length": 256}
+DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("portfolio_management", "ppo"): {"env": _TRAINING_EPISODE},
+    ("portfolio_management", "a2c"): {"env": _TRAINING_EPISODE},
+    ("portfolio_management", "sac"): {"env": _TRAINING_EPISODE, "trainer": {"num_envs": 16, "steps_per_epoch": 4096}},
+    ("portfolio_management", "eiie"): {"env": _TRAINING_EPISODE},
+    ("algorithmic_trading", "ppo"): {"env": _TRAINING_EPISODE},
+    ("algorithmic_trading", "a2c"): {"env": _TRAINING_EPISODE},
+    ("algorithmic_trading", "dqn"): {"env": _TRAINING_EPISODE, "trainer": {"num_envs": 16, "steps_per_epoch": 8192}},
+    ("order_execution", "ppo"): {"env": {"random_start": True}, "trainer": {"best_by": "reward"}},
+    ("order_execution", "a2c"): {"env": {"random_start": True}, "trainer": {"best_by": "reward"}},
+    ("order_execution", "sac"): {
+        "env": {"random_start": True},
+        "trainer": {"best_by": "reward", "num_envs": 16, "steps_per_epoch": 4096},
+    },
+    ("order_execution", "twap"): {"trainer": {"best_by": "reward"}},
+    ("order_execution", "random"): {"trainer": {"best_by": "reward"}},
+}
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _validate_section(section: str, cls: type, values: dict) -> dict:
+    """Validate `values` with a parameter dataclass; errors carry the section in their loc."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    errors = [
+        {"type": "extra_forbidden", "loc": (section, key), "input": values[key]} for key in values if key not in known
+    ]
+    params = None
+    try:
+        params = TypeAdapter(cls).validate_python(values)
+    except ValidationError as exc:
+        errors += [
+            {"type": e["type"], "loc": (section, *e["loc"]), "input": e["input"], "ctx": e.get("ctx", {})}
+            for e in exc.errors()
+        ]
+    if errors:
+        raise ValidationError.from_exception_data("RunConfig", errors)
+    return dataclasses.asdict(params)
+
+
+def _custom_error(loc: tuple, message: str, value: Any) -> ValidationError:
+    from pydantic_core import PydanticCustomError
+
+    return ValidationError.from_exception_data(
+        "RunConfig", [{"type": PydanticCustomError("value_error", message), "loc": loc, "input": value}]
+    )
+
+
+class RunConfig(BaseModel):
+    """Everything a training run or backtest needs, and nothing about where it runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task = Field(description="What the agent does: portfolio_management, algorithmic_trading or order_execution")
+    dataset: str = Field(min_length=1, max_length=200, description="Dataset name (a file path, or 'synthetic')")
+    agent: str = Field(min_length=1, description="Agent: ppo, a2c, dqn, sac, eiie, or a baseline")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    env: dict[str, Any] = Field(default_factory=dict, description="Environment parameters of the task")
+    agent_params: dict[str, Any] = Field(default_factory=dict, description="Hyperparameters of the agent")
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_pair_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("task"), str) and isinstance(data.get("agent"), str):
+            defaults = DEFAULTS.get((data["task"], data["agent"]))
+            if defaults:
+                data = _deep_merge(defaults, data)
+        return data
+
+    @model_validator(mode="after")
+    def _validate_sections(self) -> "RunConfig":
+        from engine.agents import AGENTS
+        from engine.envs import PARAMS
+
+        agent_cls = AGENTS.get(self.agent)
+        if agent_cls is None:
+            raise _custom_error(("agent",), UNKNOWN_AGENT.format(agent=self.agent, choices=", ".join(AGENTS)), self.agent)
+        if self.task not in agent_cls.tasks:
+            choices = ", ".join(name for name, cls in AGENTS.items() if self.task in cls.tasks)
+            raise _custom_error(
+                ("agent",), AGENT_NOT_FOR_TASK.format(agent=self.agent, task=self.task, choices=choices), self.agent
+            )
+        errors: list = []
+        validated = {}
+        for section, cls in (("env", PARAMS[self.task]), ("agent_params", agent_cls.Params)):
+            try:
+                validated[section] = _validate_section(section, cls, getattr(self, section))
+            except ValidationError as exc:
+                errors += exc.errors()
+        if errors:
+            raise ValidationError.from_exception_data("RunConfig", [
+                {"type": e["type"], "loc": e["loc"], "input": e["input"], "ctx": e.get("ctx", {})} for e in errors
+            ])
+        env, agent_params = validated["env"], validated["agent_params"]
+        # Assigning through __dict__ skips validate_assignment recursion; the values are validated above.
+        self.__dict__["env"] = env
+        self.__dict__["agent_params"] = agent_params
+        return self
+
+    def env_params(self):
+        from engine.envs import PARAMS
+
+        return PARAMS[self.task](**self.env)
+
+    def agent_params_obj(self):
+        from engine.agents import AGENTS
+
+        return AGENTS[self.agent].Params(**self.agent_params)
+
+
+def check_fits(config: RunConfig, split_lengths: dict[str, int]) -> None:
+    """Refuse a config whose window does not fit a split (needs the data, so not part of validation)."""
+    window = config.env.get("window", 1)
+    for split, bars in split_lengths.items():
+        if window > bars:
+            raise _custom_error(("env", "window"), WINDOW_TOO_LONG.format(window=window, split=split, bars=bars), window)
+
+
+def schema(task: str, agent: str) -> dict:
+    """JSON schema of the env and agent sections of one (task, agent) pair, with that pair's
+    defaults filled in: what the platform builds its form from."""
+    from engine.agents import AGENTS
+    from engine.envs import PARAMS
+
+    defaults = RunConfig(task=task, dataset="-", agent=agent)
+    out = {"trainer": TrainerConfig.model_json_schema(), "split": SplitConfig.model_json_schema()}
+    for section, cls, values in (
+        ("env", PARAMS[task], defaults.env),
+        ("agent_params", AGENTS[agent].Params, defaults.agent_params),
+    ):
+        sch = TypeAdapter(cls).json_schema()
+        for name, prop in sch.get("properties", {}).items():
+            if name in values:
+                prop["default"] = values[name]
+        out[section] = sch
+    for name, prop in out["trainer"].get("properties", {}).items():
+        prop["default"] = getattr(defaults.trainer, name)
+    return out
