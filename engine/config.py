@@ -130,6 +130,8 @@ def _validate_section(section: str, cls: type, values: dict) -> dict:
         errors += [
             {"type": e["type"], "loc": (section, *e["loc"]), "input": e["input"], "ctx": e.get("ctx", {})}
             for e in exc.errors()
+            # Unknown names are reported above, the same way whether or not the dataclass forbids extras.
+            if e["type"] not in ("extra_forbidden", "unexpected_keyword_argument")
         ]
     if errors:
         raise ValidationError.from_exception_data("RunConfig", errors)
