@@ -8,7 +8,6 @@ PY := $(VENV)/bin/python
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 
 install: $(PY)
 	$(PY) -m pip install -q -r requirements.txt
@@ -19,5 +18,10 @@ install-dev: $(PY)
 run: install
 	$(PY) -m engine train examples/ppo_synthetic.json
 
+# The whole suite on PostgreSQL (what production runs), then the platform's fast part again on the
+# embedded SQLite default. TEST_DATABASE_URL overrides the local PostgreSQL.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+
 test: install-dev
-	$(PY) -m pytest -q
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -q
+	$(PY) -m pytest -q tests/platform -m "not postgres"

@@ -1,0 +1,63 @@
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from sessions.models import PerformanceMetric, ResourceUsage, StrategySession
+
+
+def _changelist_of(model, session: StrategySession, label: str) -> str:
+    # A link to the filtered changelist rather than an inline: a long training has thousands of rows.
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return format_html('<a href="{}?session__id__exact={}">{}</a>', url, session.pk, label)
+
+
+@admin.register(StrategySession)
+class StrategySessionAdmin(admin.ModelAdmin):
+    list_display = (
+        "id", "strategy", "session_type", "status", "progress", "attempt", "device", "created_at",
+        "metrics_link", "resource_usage_link",
+    )
+    list_filter = ("status", "session_type", "device")
+    search_fields = ("strategy__name", "strategy__owner__username", "task_id")
+    list_select_related = ("strategy",)
+    raw_id_fields = ("strategy",)
+    # status and its timestamps move only through session_transition.
+    readonly_fields = (
+        "status", "started_at", "completed_at", "heartbeat_at", "created_at", "updated_at",
+        "metrics_link", "resource_usage_link",
+    )
+
+    @admin.display(description="progress")
+    def progress(self, session: StrategySession) -> str:
+        return f"{session.progress_epoch}/{session.progress_total or '?'}"
+
+    @admin.display(description="metrics")
+    def metrics_link(self, session: StrategySession) -> str:
+        return _changelist_of(PerformanceMetric, session, "metrics")
+
+    @admin.display(description="resource usage")
+    def resource_usage_link(self, session: StrategySession) -> str:
+        return _changelist_of(ResourceUsage, session, "resource usage")
+
+
+@admin.register(PerformanceMetric)
+class PerformanceMetricAdmin(admin.ModelAdmin):
+    list_display = ("session", "metric_type", "epoch", "value", "timestamp")
+    list_filter = ("metric_type",)
+    search_fields = ("metric_type", "session__strategy__name")
+    list_select_related = ("session__strategy",)
+    raw_id_fields = ("session",)
+    ordering = ("-timestamp",)
+    # These tables grow by thousands of rows per training: skip the unfiltered COUNT(*).
+    show_full_result_count = False
+
+
+@admin.register(ResourceUsage)
+class ResourceUsageAdmin(admin.ModelAdmin):
+    list_display = ("session", "recorded_at", "cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb")
+    list_filter = (("gpu_percent", admin.EmptyFieldListFilter),)
+    search_fields = ("session__strategy__name",)
+    list_select_related = ("session__strategy",)
+    raw_id_fields = ("session",)
+    ordering = ("-recorded_at",)
+    show_full_result_count = False

@@ -1,0 +1,128 @@
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from strategies.models import Strategy
+
+EPOCH_BEYOND_TOTAL = "progress_epoch must not exceed progress_total"
+
+
+class SessionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class StrategySession(models.Model):
+    """One run of a strategy: a training, a backtest, or a paper/live trading session."""
+
+    class SessionType(models.TextChoices):
+        TRAINING = "training", "Training"
+        BACKTEST = "backtest", "Backtest"
+        PAPER = "paper", "Paper trading"
+        LIVE = "live", "Live trading"
+
+    Status = SessionStatus
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="sessions")
+    session_type = models.CharField(max_length=16, choices=SessionType.choices)
+    # Only sessions.services.session_transition assigns status: it holds the table of legal moves and
+    # refuses a move another process made first. Nothing else sets it (editable=False keeps it out of
+    # forms and the admin).
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, editable=False)
+    config = models.JSONField(default=dict, help_text="Snapshot of the strategy config this session runs")
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    task_id = models.CharField(max_length=64, blank=True, help_text="django-q2 task id")
+    process_id = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    device = models.CharField(max_length=32, blank=True, help_text="e.g. cpu, cuda:0")
+    priority = models.IntegerField(default=0)
+    # django-q2 cannot stop a running task, so stop requests are flags the worker polls between steps.
+    cancel_requested = models.BooleanField(default=False)
+    pause_requested = models.BooleanField(default=False)
+
+    log_path = models.CharField(max_length=500, blank=True)
+    checkpoint_path = models.CharField(max_length=500, blank=True)
+    progress_epoch = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0, help_text="0 while unknown")
+    result_data = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, help_text="Why the session reached its current status, if it says")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="session_status_valid"),
+            models.CheckConstraint(
+                condition=Q(progress_total=0) | Q(progress_epoch__lte=F("progress_total")),
+                name="session_progress_within_total",
+                violation_error_message=EPOCH_BEYOND_TOTAL,
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status"], name="session_status_idx"),
+            models.Index(fields=["strategy", "-created_at"], name="session_strategy_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} {self.session_type} #{self.pk}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED})
+
+
+class PerformanceMetric(models.Model):
+    """One value of one namespaced metric ("train/loss", "eval/sharpe") at one epoch of a session."""
+
+    session = models.ForeignKey(StrategySession, on_delete=models.CASCADE, related_name="metrics")
+    metric_type = models.CharField(max_length=64)
+    # NULL stands for NaN/inf: JSON cannot carry them and SQLite stores NaN as NULL anyway, so the two
+    # databases agree.
+    value = models.FloatField(null=True, blank=True)
+    epoch = models.PositiveIntegerField(default=0)
+    timestamp = models.DateTimeField(default=timezone.now)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session", "epoch"], name="metric_session_epoch_idx"),
+            models.Index(fields=["timestamp"], name="metric_timestamp_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_type}={self.value} (epoch {self.epoch})"
+
+
+class ResourceUsage(models.Model):
+    """A sample of what a session's worker process uses, taken every RESOURCE_SAMPLE_SECONDS."""
+
+    session = models.ForeignKey(StrategySession, on_delete=models.CASCADE, related_name="resource_usage")
+    cpu_percent = models.FloatField()
+    memory_mb = models.FloatField()
+    gpu_percent = models.FloatField(null=True, blank=True, help_text="Empty when the session runs on CPU")
+    gpu_memory_mb = models.FloatField(null=True, blank=True)
+    disk_io_mb = models.FloatField(default=0)
+    network_io_mb = models.FloatField(default=0)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "resource usage"
+        indexes = [
+            models.Index(fields=["session", "recorded_at"], name="resource_session_recorded_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.session_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,94 @@
+"""The JSON API of strategies, datasets and their config. Mounted by trademaster_web.api; errors are
+turned into its one error shape there."""
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest
+from ninja import Router, Status
+
+from strategies import selectors, services
+from strategies.config import config_schema
+from strategies.schemas import (
+    ConfigSchemaOut,
+    DatasetImportIn,
+    DatasetOut,
+    ErrorOut,
+    StrategyIn,
+    StrategyOut,
+    StrategyPatch,
+)
+from trademaster_web.errors import NotFound
+
+IMPORT_NEEDS_STAFF = "only staff can import datasets: the import reads files on the server"
+
+# Documented on every operation; the handlers in trademaster_web.api produce them.
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+strategies_router = Router(tags=["strategies"])
+datasets_router = Router(tags=["datasets"])
+config_router = Router(tags=["config"])
+
+
+def _dataset(pk: int):
+    # A dataset id in the body that does not exist is bad input (422 on that field), not a missing page.
+    try:
+        return selectors.dataset_get(pk=pk)
+    except NotFound as error:
+        raise ValidationError({"dataset": str(error)}) from None
+
+
+@strategies_router.get("", response={200: list[StrategyOut], **ERRORS})
+def list_strategies(request: HttpRequest):
+    """Your strategies, most recently changed first (staff: everyone's)."""
+    return selectors.strategy_list(user=request.auth)
+
+
+@strategies_router.post("", response={201: StrategyOut, **ERRORS})
+def create_strategy(request: HttpRequest, payload: StrategyIn):
+    """Create a strategy; its config is validated by the engine (422 with field paths when invalid)."""
+    values = payload.dict()
+    dataset = _dataset(values.pop("dataset"))
+    return Status(201, services.strategy_create(owner=request.auth, dataset=dataset, **values))
+
+
+@strategies_router.get("/{strategy_id}", response={200: StrategyOut, **ERRORS})
+def get_strategy(request: HttpRequest, strategy_id: int):
+    return selectors.strategy_get(user=request.auth, pk=strategy_id)
+
+
+@strategies_router.patch("/{strategy_id}", response={200: StrategyOut, **ERRORS})
+def update_strategy(request: HttpRequest, strategy_id: int, payload: StrategyPatch):
+    strategy = selectors.strategy_get(user=request.auth, pk=strategy_id)
+    changes = payload.dict(exclude_unset=True)
+    if changes.get("dataset") is not None:
+        changes["dataset"] = _dataset(changes["dataset"])
+    return services.strategy_update(strategy=strategy, user=request.auth, **changes)
+
+
+@strategies_router.delete("/{strategy_id}", response={204: None, **ERRORS})
+def delete_strategy(request: HttpRequest, strategy_id: int):
+    strategy = selectors.strategy_get(user=request.auth, pk=strategy_id)
+    services.strategy_delete(strategy=strategy, user=request.auth)
+    return Status(204, None)
+
+
+@datasets_router.get("", response={200: list[DatasetOut], **ERRORS})
+def list_datasets(request: HttpRequest):
+    """Every imported dataset: datasets are shared by all users."""
+    return selectors.dataset_list()
+
+
+@datasets_router.post("/import", response={201: DatasetOut, **ERRORS})
+def import_dataset(request: HttpRequest, payload: DatasetImportIn):
+    """Import a CSV file (or a folder of CSV files) that is already on the SERVER, by its server-side
+    path: nothing is uploaded. Staff only, since it reads the server's file system. The file is
+    validated by the engine's reader (422 `invalid_data` naming file, line and column) and copied into
+    the platform's data folder."""
+    if not (request.auth.is_staff or request.auth.is_superuser):
+        raise PermissionDenied(IMPORT_NEEDS_STAFF)
+    return Status(201, services.dataset_import(path=payload.path, name=payload.name))
+
+
+@config_router.get("/schema", response={200: ConfigSchemaOut, **ERRORS})
+def get_config_schema(request: HttpRequest, task: str, agent: str):
+    """The fields of each config section for a (task, agent) pair, with that pair's defaults, and
+    the presets: what a strategy form is built from."""
+    return config_schema(task=task, agent=agent)

@@ -1,0 +1,40 @@
+from django.db.models import QuerySet
+
+from strategies.models import Dataset, Strategy
+from trademaster_web.errors import NotFound
+
+STRATEGY_NOT_FOUND = "no strategy {pk}"
+DATASET_NOT_FOUND = "no dataset {pk}"
+
+
+def sees_all_strategies(user) -> bool:
+    """Staff and superusers see every user's strategies (support, review); others only their own."""
+    return bool(user.is_staff or user.is_superuser)
+
+
+def strategy_list(*, user) -> QuerySet[Strategy]:
+    """The strategies `user` may see, most recently changed first."""
+    strategies = Strategy.objects.select_related("owner", "dataset")
+    if sees_all_strategies(user):
+        return strategies.all()
+    return strategies.filter(owner=user)
+
+
+def strategy_get(*, user, pk: int) -> Strategy:
+    """One strategy `user` may see; NotFound for a missing one and for someone else's alike."""
+    try:
+        return strategy_list(user=user).get(pk=pk)
+    except Strategy.DoesNotExist:
+        raise NotFound(STRATEGY_NOT_FOUND.format(pk=pk)) from None
+
+
+def dataset_list() -> QuerySet[Dataset]:
+    """Every imported dataset, by name: datasets are shared by all users."""
+    return Dataset.objects.all()
+
+
+def dataset_get(*, pk: int) -> Dataset:
+    try:
+        return Dataset.objects.get(pk=pk)
+    except Dataset.DoesNotExist:
+        raise NotFound(DATASET_NOT_FOUND.format(pk=pk)) from None

@@ -1,0 +1,120 @@
+import datetime
+from pathlib import Path
+
+import pytest
+
+from sessions.models import SessionStatus as S, StrategySession
+from sessions.services import session_transition
+from risk.services import api_token_create
+from strategies.models import Dataset, Strategy
+
+BTC_DAILY = Path("/work/shared/data/btc/btc_daily.csv")
+
+# How to reach each status through legal moves only: tests use the one transition function too.
+PATH_TO = {
+    S.PENDING: [],
+    S.QUEUED: [S.QUEUED],
+    S.RUNNING: [S.QUEUED, S.RUNNING],
+    S.PAUSED: [S.QUEUED, S.RUNNING, S.PAUSED],
+    S.COMPLETED: [S.QUEUED, S.RUNNING, S.COMPLETED],
+    S.FAILED: [S.QUEUED, S.FAILED],
+    S.CANCELLED: [S.CANCELLED],
+}
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The production hasher is slow on purpose (~0.3 s a password); the tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    # Imported datasets are copied into DATA_DIR: keep the tests' copies out of var/data.
+    directory = tmp_path / "data_dir"
+    settings.TRADEMASTER = {**settings.TRADEMASTER, "DATA_DIR": directory}
+    return directory
+
+
+@pytest.fixture
+def btc_csv(tmp_path) -> Path:
+    """The first 120 days of the real BTC file: real data, read in milliseconds."""
+    if not BTC_DAILY.exists():
+        pytest.skip(f"needs {BTC_DAILY}")
+    path = tmp_path / "source" / "btc_daily.csv"
+    path.parent.mkdir()
+    with BTC_DAILY.open() as full, path.open("w") as part:
+        for _, line in zip(range(121), full):  # header + 120 rows
+            part.write(line)
+    return path
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="ada", password="correct horse battery staple")
+
+
+@pytest.fixture
+def dataset(db):
+    return Dataset.objects.create(
+        name="synthetic-daily",
+        frequency="1d",
+        periods_per_year=252.0,
+        tickers=["AAA", "BBB"],
+        start_date=datetime.date(2020, 1, 1),
+        end_date=datetime.date(2021, 12, 31),
+        path="var/data/synthetic-daily.csv",
+        checksum="0" * 64,
+        n_bars=504,
+    )
+
+
+@pytest.fixture
+def strategy(user, dataset):
+    return Strategy.objects.create(
+        owner=user,
+        name="ppo on synthetic",
+        task=Strategy.Task.PORTFOLIO_MANAGEMENT,
+        agent="ppo",
+        dataset=dataset,
+        config={"task": "portfolio_management", "dataset": "synthetic", "agent": "ppo"},
+    )
+
+
+@pytest.fixture
+def make_session(strategy):
+    def make(status: str = S.PENDING, **fields) -> StrategySession:
+        session = StrategySession.objects.create(
+            strategy=strategy, session_type=StrategySession.SessionType.TRAINING, **fields
+        )
+        for step in PATH_TO[status]:
+            session_transition(session=session, to=step)
+        return session
+
+    return make
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="linus", password="correct horse battery staple")
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(username="grace", password="correct horse battery staple", is_staff=True)
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password="correct horse battery staple")
+
+
+@pytest.fixture
+def bearer():
+    """bearer(user) -> the headers of an API request authenticated by a new token of `user`."""
+
+    def make(user) -> dict:
+        _, plaintext = api_token_create(user=user, name="tests")
+        return {"Authorization": f"Bearer {plaintext}"}
+
+    return make

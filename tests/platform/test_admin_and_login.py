@@ -1,0 +1,111 @@
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import HttpCommunicator
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.sessions.models import Session
+from django.urls import reverse
+
+from sessions.models import PerformanceMetric, ResourceUsage
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_both_sessions_apps_are_installed_under_their_own_labels():
+    assert apps.get_app_config("sessions").name == "django.contrib.sessions"
+    assert apps.get_app_config("training_sessions").name == "sessions"
+
+
+def test_login_stores_a_django_session_and_reaches_the_admin(client, django_user_model):
+    django_user_model.objects.create_user(username="grace", password=PASSWORD, is_staff=True, is_superuser=True)
+
+    response = client.post(reverse("login"), {"username": "grace", "password": PASSWORD, "next": "/admin/"})
+
+    assert response.status_code == 302 and response.url == "/admin/"
+    assert Session.objects.count() == 1
+    index = client.get("/admin/")
+    assert index.status_code == 200
+    assert b"Strategy sessions" in index.content
+
+
+def test_login_page_renders(client):
+    response = client.get(reverse("login"))
+
+    assert response.status_code == 200
+    assert b'name="password"' in response.content
+
+
+def test_anonymous_users_are_sent_to_log_in(client):
+    response = client.get("/admin/")
+
+    assert response.status_code == 302 and response.url.startswith("/admin/login/")
+
+
+@pytest.fixture
+def session_with_rows(make_session):
+    session = make_session("running")
+    PerformanceMetric.objects.create(session=session, metric_type="train/loss", value=0.5, epoch=1)
+    PerformanceMetric.objects.create(session=session, metric_type="eval/sharpe", value=None, epoch=1)
+    ResourceUsage.objects.create(session=session, cpu_percent=90.0, memory_mb=512.0)
+    return session
+
+
+@pytest.mark.parametrize("model", admin.site._registry, ids=lambda model: model._meta.label)
+def test_every_admin_changelist_and_change_page_renders(admin_client, session_with_rows, model):
+    opts = model._meta
+    changelist = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    assert changelist.status_code == 200
+
+    obj = model._default_manager.first()
+    if obj is not None:
+        change = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+        assert change.status_code == 200
+
+
+def test_our_models_are_all_registered():
+    ours = {"strategies", "training_sessions", "trading", "risk"}
+    models = {m for m in apps.get_models() if m._meta.app_label in ours}
+    assert models <= set(admin.site._registry)
+
+
+def test_session_admin_links_to_its_own_metrics_and_resource_usage(admin_client, session_with_rows, make_session):
+    other = make_session("pending")
+    PerformanceMetric.objects.create(session=other, metric_type="train/loss", value=9.0, epoch=1)
+
+    pk = session_with_rows.pk
+    page = admin_client.get(reverse("admin:training_sessions_strategysession_change", args=[pk]))
+    metrics_url = f"{reverse('admin:training_sessions_performancemetric_changelist')}?session__id__exact={pk}"
+    usage_url = f"{reverse('admin:training_sessions_resourceusage_changelist')}?session__id__exact={pk}"
+    assert metrics_url in page.content.decode()
+    assert usage_url in page.content.decode()
+
+    metrics = admin_client.get(metrics_url)
+    assert metrics.status_code == 200
+    assert {m.session_id for m in metrics.context["cl"].result_list} == {pk}
+    assert admin_client.get(usage_url).status_code == 200
+
+
+def test_session_admin_cannot_edit_status(admin_client, make_session):
+    session = make_session("queued")
+    url = reverse("admin:training_sessions_strategysession_change", args=[session.pk])
+
+    form = admin_client.get(url).context["adminform"].form
+    assert "status" not in form.fields
+
+
+def test_metrics_endpoint_is_served(client):
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert b"django_http_requests" in response.content
+
+
+def test_asgi_application_serves_http():
+    from trademaster_web.asgi import application
+
+    communicator = HttpCommunicator(application, "GET", "/metrics", headers=[(b"host", b"testserver")])
+    response = async_to_sync(communicator.get_response)()
+
+    assert response["status"] == 200

@@ -1,0 +1,308 @@
+"""The JSON API contract: status codes, the one error shape, both kinds of authentication."""
+import pytest
+from django.test import Client
+
+from risk.services import api_token_create, api_token_revoke
+from strategies.api import IMPORT_NEEDS_STAFF
+from strategies.models import Dataset, Strategy
+from strategies.services import strategy_create
+
+pytestmark = pytest.mark.django_db
+
+PM = "portfolio_management"
+
+
+def error_of(response, status: int, code: str) -> dict:
+    """The error of a response, after checking it has the one error shape."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields"}
+    assert body["error"]["code"] == code and body["error"]["message"]
+    for field in body["error"]["fields"]:
+        assert set(field) == {"loc", "message"} and isinstance(field["loc"], list)
+    return body["error"]
+
+
+def locs(error: dict) -> list[list]:
+    return [field["loc"] for field in error["fields"]]
+
+
+@pytest.fixture
+def as_user(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def make_strategy(dataset):
+    def make(owner, name="momentum") -> Strategy:
+        return strategy_create(owner=owner, name=name, task=PM, agent="ppo", dataset=dataset)
+
+    return make
+
+
+def new_strategy(dataset: Dataset, **fields) -> dict:
+    return {"name": "momentum", "task": PM, "agent": "ppo", "dataset": dataset.pk, **fields}
+
+
+# ------------------------------------------------------------------------------------ authentication
+
+def test_no_credentials_is_401(client):
+    error = error_of(client.get("/api/strategies"), 401, "unauthorized")
+
+    assert error["fields"] == []
+
+
+def test_a_post_without_credentials_is_401_not_a_csrf_refusal(dataset):
+    client = Client(enforce_csrf_checks=True)
+
+    error_of(client.post("/api/strategies", new_strategy(dataset), content_type="application/json"), 401, "unauthorized")
+
+
+def test_a_bearer_token_authenticates_and_needs_no_csrf_token(user, dataset, bearer):
+    client = Client(enforce_csrf_checks=True)
+    headers = bearer(user)
+
+    response = client.post("/api/strategies", new_strategy(dataset), content_type="application/json", headers=headers)
+
+    assert response.status_code == 201
+    assert Strategy.objects.get().owner == user
+
+
+def test_an_unknown_or_revoked_token_is_refused(client, user):
+    token, plaintext = api_token_create(user=user, name="script")
+    assert client.get("/api/strategies", headers={"Authorization": f"Bearer {plaintext}"}).status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+    api_token_revoke(token=token)
+
+    error_of(client.get("/api/strategies", headers={"Authorization": f"Bearer {plaintext}"}), 401, "unauthorized")
+    error_of(client.get("/api/strategies", headers={"Authorization": "Bearer not-a-token"}), 401, "unauthorized")
+
+
+def test_the_login_session_authenticates(as_user, make_strategy, user):
+    make_strategy(user)
+
+    response = as_user.get("/api/strategies")
+
+    assert response.status_code == 200 and [s["name"] for s in response.json()] == ["momentum"]
+
+
+def test_a_session_post_without_the_csrf_token_is_403(user, dataset):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+
+    response = client.post("/api/strategies", new_strategy(dataset), content_type="application/json")
+
+    error_of(response, 403, "forbidden")
+    assert not Strategy.objects.exists()
+
+
+# ---------------------------------------------------------------------------------------- strategies
+
+def test_strategies_crud(as_user, dataset, user):
+    created = as_user.post(
+        "/api/strategies",
+        new_strategy(dataset, description="first", preset="quick", params={"env": {"window": 20}}),
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert (body["owner"], body["dataset"], body["dataset_name"]) == ("ada", dataset.pk, dataset.name)
+    assert body["config"]["env"]["window"] == 20 and body["config"]["trainer"]["epochs"] == 2
+    url = f"/api/strategies/{body['id']}"
+
+    assert as_user.get(url).json() == body
+    assert [s["id"] for s in as_user.get("/api/strategies").json()] == [body["id"]]
+
+    patched = as_user.patch(url, {"name": "renamed", "params": {"trainer": {"epochs": 4}}}, content_type="application/json")
+    assert patched.status_code == 200
+    assert patched.json()["name"] == "renamed"
+    assert patched.json()["config"]["trainer"]["epochs"] == 4
+    assert patched.json()["config"]["env"]["window"] == 20
+
+    deleted = as_user.delete(url)
+    assert deleted.status_code == 204 and deleted.content == b""
+    error_of(as_user.get(url), 404, "not_found")
+
+
+def test_an_invalid_config_is_422_with_the_field_paths(as_user, dataset):
+    response = as_user.post(
+        "/api/strategies",
+        new_strategy(dataset, params={"env": {"window": 0}}),
+        content_type="application/json",
+    )
+
+    error = error_of(response, 422, "validation_error")
+    assert locs(error) == [["env", "window"]]
+    assert "env.window" in error["message"]
+    assert not Strategy.objects.exists()
+
+
+def test_an_agent_that_does_not_do_the_task_is_422_on_agent(as_user, dataset):
+    response = as_user.post("/api/strategies", new_strategy(dataset, agent="dqn"), content_type="application/json")
+
+    assert locs(error_of(response, 422, "validation_error")) == [["agent"]]
+
+
+def test_a_malformed_body_is_422_with_the_body_field_paths(as_user, dataset):
+    response = as_user.post(
+        "/api/strategies", {"task": PM, "agent": "ppo", "dataset": "one", "preset": "heroic"},
+        content_type="application/json",
+    )
+
+    error = error_of(response, 422, "validation_error")
+    assert sorted(locs(error)) == [["dataset"], ["name"], ["preset"]]
+
+
+def test_an_unknown_dataset_is_422_on_dataset(as_user, dataset):
+    response = as_user.post(
+        "/api/strategies", {**new_strategy(dataset), "dataset": dataset.pk + 99}, content_type="application/json"
+    )
+
+    assert locs(error_of(response, 422, "validation_error")) == [["dataset"]]
+
+
+def test_unparsable_json_is_400(as_user):
+    error_of(as_user.post("/api/strategies", "{not json", content_type="application/json"), 400, "bad_request")
+
+
+def test_a_taken_name_is_409_on_name(as_user, dataset, make_strategy, user):
+    make_strategy(user)
+
+    response = as_user.post("/api/strategies", new_strategy(dataset), content_type="application/json")
+
+    assert locs(error_of(response, 409, "conflict")) == [["name"]]
+
+
+def test_someone_elses_strategy_is_404_to_read_change_and_delete(as_user, make_strategy, other_user):
+    theirs = make_strategy(other_user)
+    url = f"/api/strategies/{theirs.pk}"
+
+    assert as_user.get("/api/strategies").json() == []
+    error_of(as_user.get(url), 404, "not_found")
+    error_of(as_user.patch(url, {"name": "mine"}, content_type="application/json"), 404, "not_found")
+    error_of(as_user.delete(url), 404, "not_found")
+    assert Strategy.objects.get(pk=theirs.pk).name == "momentum"
+
+
+def test_staff_see_every_strategy_but_change_only_their_own(client, staff_user, user, other_user, make_strategy):
+    a, b = make_strategy(user), make_strategy(other_user)
+    client.force_login(staff_user)
+
+    assert {s["id"] for s in client.get("/api/strategies").json()} == {a.pk, b.pk}
+    assert client.get(f"/api/strategies/{b.pk}").json()["owner"] == "linus"
+    error_of(client.patch(f"/api/strategies/{b.pk}", {"name": "x"}, content_type="application/json"), 403, "forbidden")
+    error_of(client.delete(f"/api/strategies/{b.pk}"), 403, "forbidden")
+
+
+def test_superusers_may_change_anyones_strategy(client, superuser, user, make_strategy):
+    strategy = make_strategy(user)
+    client.force_login(superuser)
+
+    response = client.patch(f"/api/strategies/{strategy.pk}", {"description": "moderated"}, content_type="application/json")
+
+    assert response.status_code == 200 and response.json()["description"] == "moderated"
+
+
+def test_a_bad_strategy_id_is_a_validation_error(as_user):
+    assert locs(error_of(as_user.get("/api/strategies/abc"), 422, "validation_error")) == [["strategy_id"]]
+
+
+# ------------------------------------------------------------------------------------------ datasets
+
+def test_datasets_are_listed_for_every_user(as_user, dataset):
+    response = as_user.get("/api/datasets")
+
+    assert response.status_code == 200
+    [listed] = response.json()
+    assert (listed["id"], listed["name"], listed["tickers"], listed["n_bars"]) == (dataset.pk, dataset.name, ["AAA", "BBB"], 504)
+    assert "path" not in listed  # a server path is none of the client's business
+
+
+def test_staff_import_a_dataset_from_a_server_path(client, staff_user, btc_csv):
+    client.force_login(staff_user)
+
+    response = client.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"}, content_type="application/json")
+
+    assert response.status_code == 201
+    assert response.json()["n_bars"] == 120 and response.json()["tickers"] == ["BTC"]
+    assert Dataset.objects.get().name == "btc"
+
+
+def test_importing_needs_staff(as_user, btc_csv):
+    response = as_user.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"}, content_type="application/json")
+
+    assert error_of(response, 403, "forbidden")["message"] == IMPORT_NEEDS_STAFF
+    assert not Dataset.objects.exists()
+
+
+def test_a_bad_file_is_422_invalid_data_naming_line_and_column(client, staff_user, btc_csv):
+    lines = btc_csv.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace("2013-05-01 23:59:59", "the first of May")
+    btc_csv.write_text("".join(lines))
+    client.force_login(staff_user)
+
+    response = client.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"}, content_type="application/json")
+
+    error = error_of(response, 422, "invalid_data")
+    assert error["message"].startswith("btc_daily.csv line 4, column 'date': ")
+    assert not Dataset.objects.exists()
+
+
+def test_a_missing_import_path_is_422_on_path(client, staff_user, tmp_path):
+    client.force_login(staff_user)
+
+    response = client.post(
+        "/api/datasets/import", {"path": str(tmp_path / "nope.csv"), "name": "x"}, content_type="application/json"
+    )
+
+    assert locs(error_of(response, 422, "validation_error")) == [["path"]]
+
+
+# ---------------------------------------------------------------------------------------- config, docs
+
+def test_the_config_schema_is_what_forms_are_built_from(as_user):
+    response = as_user.get("/api/config/schema", {"task": PM, "agent": "ppo"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body["sections"]) == {"env", "agent_params", "trainer", "split"}
+    assert body["sections"]["env"]["properties"]["window"]["default"] >= 1
+    assert set(body["presets"]) == {"quick", "default", "thorough"}
+
+
+def test_the_config_schema_of_a_bad_pair_or_missing_query_is_422(as_user):
+    bad_pair = as_user.get("/api/config/schema", {"task": PM, "agent": "dqn"})
+    missing = as_user.get("/api/config/schema", {"task": PM})
+
+    assert locs(error_of(bad_pair, 422, "validation_error")) == [["agent"]]
+    assert locs(error_of(missing, 422, "validation_error")) == [["agent"]]
+
+
+def test_openapi_lists_the_endpoints_and_both_kinds_of_auth(client):
+    response = client.get("/api/openapi.json")
+
+    assert response.status_code == 200
+    spec = response.json()
+    assert {
+        "/api/strategies": {"get", "post"},
+        "/api/strategies/{strategy_id}": {"get", "patch", "delete"},
+        "/api/datasets": {"get"},
+        "/api/datasets/import": {"post"},
+        "/api/config/schema": {"get"},
+    } == {path: set(operations) for path, operations in spec["paths"].items()}
+    assert set(spec["components"]["securitySchemes"]) == {"BearerToken", "LoginSession"}
+    assert client.get("/api/docs").status_code == 200
+
+
+def test_an_unexpected_error_is_a_500_in_the_same_shape(as_user, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("strategies.selectors.strategy_list", broken)
+
+    error = error_of(as_user.get("/api/strategies"), 500, "server_error")
+    assert "a bug" not in error["message"]

@@ -1,0 +1,168 @@
+"""The one NinjaAPI, under /api/ (OpenAPI at /api/openapi.json, docs at /api/docs).
+
+Authentication: a bearer token (`Authorization: Bearer <token>`, see `manage.py create_api_token`) or
+the login session (with Django's CSRF check on unsafe methods, as django-ninja does it). The user is
+`request.auth` either way.
+
+Every error is JSON of one shape:
+    {"error": {"code": "validation_error", "message": "...", "fields": [{"loc": ["env", "window"], "message": "..."}]}}
+with 401 (no or bad credentials), 403 (CSRF, or seen but not yours to change), 404 (missing, or
+someone else's), 409 (name taken), 422 (invalid input or data; `fields` says where).
+"""
+import logging
+from collections.abc import Iterable
+
+import pydantic
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as RequestValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from engine.data import DataError
+from risk.services import api_token_authenticate
+from strategies.api import config_router, datasets_router, strategies_router
+from trademaster_web.errors import Conflict, NotFound
+
+# Where Django logs its own 500s, so the same reporting (mail_admins, ...) sees the API's.
+logger = logging.getLogger("django.request")
+
+INVALID_INPUT = "invalid input: {problems}"
+UNAUTHORIZED = "authentication required: log in, or send 'Authorization: Bearer <token>'"
+SERVER_ERROR = "internal error; it has been logged"
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "validation_error",
+    429: "throttled",
+}
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str):
+        return api_token_authenticate(plaintext=token)
+
+
+class LoginSession(SessionAuth):
+    """django-ninja's session auth, skipped when the request carries no session cookie.
+
+    Its CSRF check runs before it looks at the session, so a token client (no cookies) whose token is
+    wrong would get "403 CSRF check failed" instead of 401. Without the cookie there is no session to
+    forge a request with, so there is nothing for CSRF to protect.
+    """
+
+    def __call__(self, request: HttpRequest):
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return None
+        return super().__call__(request)
+
+
+api = NinjaAPI(
+    title="TradeMaster Web API",
+    version="1",
+    description=__doc__,
+    # Bearer first: a token request needs no CSRF token even if the client also holds a session cookie.
+    auth=[BearerToken(), LoginSession()],
+    urls_namespace="api",
+)
+api.add_router("/strategies", strategies_router)
+api.add_router("/datasets", datasets_router)
+api.add_router("/config", config_router)
+
+
+def error_response(
+    request: HttpRequest, status: int, message: str, *, code: str | None = None, fields: Iterable[dict] = ()
+) -> HttpResponse:
+    body = {"code": code or CODES.get(status, "error"), "message": message, "fields": list(fields)}
+    return api.create_response(request, {"error": body}, status=status)
+
+
+def _field(loc: Iterable, message: str) -> dict:
+    return {"loc": list(loc), "message": message}
+
+
+def _invalid(request: HttpRequest, fields: list[dict]) -> HttpResponse:
+    problems = "; ".join(f"{'.'.join(map(str, f['loc'])) or 'input'}: {f['message']}" for f in fields)
+    return error_response(request, 422, INVALID_INPUT.format(problems=problems), fields=fields)
+
+
+def _request_loc(loc: tuple) -> tuple:
+    # ninja prefixes the source and, for a body, the parameter name: ("body", "payload", "name").
+    # Clients know neither; they sent {"name": ...}.
+    if loc and loc[0] == "body":
+        return loc[2:]
+    return loc[1:]
+
+
+@api.exception_handler(RequestValidationError)
+def on_request_invalid(request: HttpRequest, exc: RequestValidationError) -> HttpResponse:
+    return _invalid(request, [_field(_request_loc(tuple(e["loc"])), e["msg"]) for e in exc.errors])
+
+
+@api.exception_handler(pydantic.ValidationError)
+def on_config_invalid(request: HttpRequest, exc: pydantic.ValidationError) -> HttpResponse:
+    # The engine's RunConfig: loc is the config path, ("env", "window"), ("agent",), ...
+    return _invalid(request, [_field(e["loc"], e["msg"]) for e in exc.errors(include_url=False)])
+
+
+@api.exception_handler(ValidationError)
+def on_model_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    if not hasattr(exc, "error_dict"):
+        return _invalid(request, [_field((), message) for message in exc.messages])
+    return _invalid(request, [
+        _field(() if name == NON_FIELD_ERRORS else (name,), message)
+        for name, messages in exc.message_dict.items()
+        for message in messages
+    ])
+
+
+@api.exception_handler(DataError)
+def on_bad_data(request: HttpRequest, exc: DataError) -> HttpResponse:
+    return error_response(request, 422, str(exc), code="invalid_data")
+
+
+@api.exception_handler(Conflict)
+def on_conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
+    fields = [_field((exc.field,), str(exc))] if exc.field else []
+    return error_response(request, 409, str(exc), fields=fields)
+
+
+@api.exception_handler(NotFound)
+def on_not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
+    return error_response(request, 404, str(exc))
+
+
+@api.exception_handler(Http404)
+def on_http404(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, str(exc) or "not found")
+
+
+@api.exception_handler(PermissionDenied)
+def on_forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(request, 403, str(exc) or "forbidden")
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = error_response(request, 401, UNAUTHORIZED)
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja's own: CSRF refused (403), unparsable JSON body (400), throttled (429).
+    return error_response(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(Exception)
+def on_server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # A bug: logged with its traceback for the operators, not shown to the client.
+    logger.exception("unhandled error in %s %s", request.method, request.path)
+    return error_response(request, 500, SERVER_ERROR, code="server_error")

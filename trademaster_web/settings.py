@@ -1,0 +1,182 @@
+"""Settings of TradeMaster Web, read from the environment.
+
+DJANGO_ENV            "production" turns DEBUG off by default and requires a real DJANGO_SECRET_KEY
+DJANGO_SECRET_KEY     required in production; a demo key is used otherwise
+DJANGO_DEBUG          1/0, true/false (default: on, except in production)
+DJANGO_ALLOWED_HOSTS  comma-separated host names
+DATABASE_URL          e.g. postgres://user:pass@host:5432/name; unset means SQLite in var/db.sqlite3
+DJANGO_Q_WORKERS      django-q2 worker processes (default 2)
+TRADEMASTER_MAX_RETRIES  automatic retries of a failed training (default 2)
+"""
+from collections.abc import Mapping
+from pathlib import Path
+import os
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEMO_SECRET_KEY = "django-insecure-trademaster-demo-key-never-use-in-production"
+SECRET_KEY_REQUIRED = (
+    "DJANGO_SECRET_KEY must be set to a secret value when DJANGO_ENV=production or DEBUG is off "
+    "(the demo key is public). Generate one with: "
+    "python -c 'from django.core.management.utils import get_random_secret_key as k; print(k())'"
+)
+INVALID_BOOLEAN = "{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    if name not in environ:
+        return default
+    value = environ[name].strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(INVALID_BOOLEAN.format(name=name, value=environ[name]))
+
+
+def secret_key_from_env(environ: Mapping[str, str], *, production: bool) -> str:
+    key = environ.get("DJANGO_SECRET_KEY", "").strip() or DEMO_SECRET_KEY
+    if production and key == DEMO_SECRET_KEY:
+        raise ImproperlyConfigured(SECRET_KEY_REQUIRED)
+    return key
+
+
+def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
+    url = environ.get("DATABASE_URL", "").strip()
+    if url:
+        # Persistent connections with a health check: workers live for hours and PostgreSQL may
+        # restart under them.
+        return {"default": dict(dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True))}
+    var_dir = base_dir / "var"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": var_dir / "db.sqlite3",
+            "OPTIONS": {
+                # The web process and the django-q2 workers write to the same file. IMMEDIATE takes the
+                # write lock when a transaction starts, so two writers queue on `timeout` instead of one
+                # failing with "database is locked" when it upgrades a read lock; it is also what makes
+                # session_transition's read-check-update atomic here, where select_for_update is a no-op.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+
+def hosts_from_env(environ: Mapping[str, str], name: str) -> list[str]:
+    return [host.strip() for host in environ.get(name, "").split(",") if host.strip()]
+
+
+PRODUCTION = os.environ.get("DJANGO_ENV", "").strip().lower() == "production"
+DEBUG = env_bool(os.environ, "DJANGO_DEBUG", default=not PRODUCTION)
+SECRET_KEY = secret_key_from_env(os.environ, production=PRODUCTION or not DEBUG)
+ALLOWED_HOSTS = hosts_from_env(os.environ, "DJANGO_ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = hosts_from_env(os.environ, "DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    # daphne first: its runserver (ASGI, WebSockets) replaces Django's.
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "django_prometheus",
+    "strategies",
+    "sessions.apps.TrainingSessionsConfig",
+    "trading",
+    "risk",
+]
+
+MIDDLEWARE = [
+    # First and last, so the metrics time the whole stack.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "trademaster_web.urls"
+WSGI_APPLICATION = "trademaster_web.wsgi.application"
+ASGI_APPLICATION = "trademaster_web.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = databases_from_env(os.environ, base_dir=BASE_DIR)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+Q_CLUSTER = {
+    "name": "trademaster",
+    "orm": "default",
+    "workers": int(os.environ.get("DJANGO_Q_WORKERS", "2")),
+    # The ORM broker hands a task out again when it has not been acknowledged after `retry` seconds,
+    # even while the first worker is still running it. A training lasts hours, so both limits are far
+    # above the longest training, and `retry` is above `timeout` so a task is killed before it could be
+    # handed out twice. Lost workers are detected by the session heartbeat instead (HEARTBEAT_TIMEOUT_SECONDS).
+    "timeout": 6 * 60 * 60,
+    "retry": 6 * 60 * 60 + 60,
+    # The platform retries failed trainings itself (TRADEMASTER["MAX_RETRIES"], resuming from the last
+    # checkpoint); a django-q2 retry would start a second copy behind its back.
+    "max_attempts": 1,
+    # Schedules missed while the cluster was down are not replayed in a burst.
+    "catch_up": False,
+}
+
+TRADEMASTER = {
+    "RUNS_DIR": BASE_DIR / "var" / "runs",
+    # Imported datasets are copied here, so a dataset does not depend on where it was imported from.
+    "DATA_DIR": BASE_DIR / "var" / "data",
+    "MAX_RETRIES": int(os.environ.get("TRADEMASTER_MAX_RETRIES", "2")),
+    "MAX_GPU_JOBS_PER_DEVICE": 1,
+    "MAX_SESSIONS_PER_USER": 2,
+    "HEARTBEAT_SECONDS": 10,
+    "HEARTBEAT_TIMEOUT_SECONDS": 60,
+    "RESOURCE_SAMPLE_SECONDS": 5,
+}
