@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from engine.training.callbacks import Callback
+
 
 def _load_config(path: str):
     from engine.config import RunConfig
@@ -27,7 +29,7 @@ def _load_config(path: str):
         raise SystemExit("\n".join(lines)) from None
 
 
-class _EpochPrinter:
+class _EpochPrinter(Callback):
     KEYS = ("train/reward", "train/loss", "eval/total_return", "eval/sharpe", "eval/shortfall_bps",
             "time/steps_per_s")
 

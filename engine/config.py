@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -107,11 +108,12 @@ DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def _deep_merge(base: dict, override: dict) -> dict:
+def deep_merge(base: Mapping, override: Mapping) -> dict:
+    """`override` on top of `base`, dict by dict; other values (lists included) are replaced whole."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -138,7 +140,8 @@ def _validate_section(section: str, cls: type, values: dict) -> dict:
     return dataclasses.asdict(params)
 
 
-def _custom_error(loc: tuple, message: str, value: Any) -> ValidationError:
+def config_error(loc: tuple, message: str, value: Any) -> ValidationError:
+    """A ValidationError at field path `loc`, shaped like pydantic's own."""
     from pydantic_core import PydanticCustomError
 
     return ValidationError.from_exception_data(
@@ -165,7 +168,7 @@ class RunConfig(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("task"), str) and isinstance(data.get("agent"), str):
             defaults = DEFAULTS.get((data["task"], data["agent"]))
             if defaults:
-                data = _deep_merge(defaults, data)
+                data = deep_merge(defaults, data)
         return data
 
     @model_validator(mode="after")
@@ -175,10 +178,10 @@ class RunConfig(BaseModel):
 
         agent_cls = AGENTS.get(self.agent)
         if agent_cls is None:
-            raise _custom_error(("agent",), UNKNOWN_AGENT.format(agent=self.agent, choices=", ".join(AGENTS)), self.agent)
+            raise config_error(("agent",), UNKNOWN_AGENT.format(agent=self.agent, choices=", ".join(AGENTS)), self.agent)
         if self.task not in agent_cls.tasks:
             choices = ", ".join(name for name, cls in AGENTS.items() if self.task in cls.tasks)
-            raise _custom_error(
+            raise config_error(
                 ("agent",), AGENT_NOT_FOR_TASK.format(agent=self.agent, task=self.task, choices=choices), self.agent
             )
         errors: list = []
@@ -214,7 +217,7 @@ def check_fits(config: RunConfig, split_lengths: dict[str, int]) -> None:
     window = config.env.get("window", 1)
     for split, bars in split_lengths.items():
         if window > bars:
-            raise _custom_error(("env", "window"), WINDOW_TOO_LONG.format(window=window, split=split, bars=bars), window)
+            raise config_error(("env", "window"), WINDOW_TOO_LONG.format(window=window, split=split, bars=bars), window)
 
 
 def schema(task: str, agent: str) -> dict:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from engine.config import DEFAULTS, RunConfig, TrainerConfig, schema
+from engine.config import DEFAULTS, RunConfig, TrainerConfig, config_error, deep_merge, schema
 
 if TYPE_CHECKING:
     from strategies.models import Dataset
@@ -67,7 +67,7 @@ PRESETS: dict[str, Callable[[str, str], dict]] = {"quick": _quick, "default": _d
 def preset_values(*, preset: str, task: str, agent: str) -> dict:
     """The sections `preset` sets for (task, agent); {} for "default" (RunConfig's own defaults)."""
     if preset not in PRESETS:
-        raise _error(("preset",), UNKNOWN_PRESET.format(preset=preset, choices=", ".join(PRESETS)), preset)
+        raise config_error(("preset",), UNKNOWN_PRESET.format(preset=preset, choices=", ".join(PRESETS)), preset)
     return PRESETS[preset](task, agent)
 
 
@@ -118,18 +118,3 @@ def config_sections(config: Mapping[str, Any]) -> dict:
     return {key: config[key] for key in SECTIONS if key in config}
 
 
-def deep_merge(base: Mapping, override: Mapping) -> dict:
-    """`override` on top of `base`, dict by dict; other values (lists included) are replaced whole."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _error(loc: tuple, message: str, value: Any) -> ValidationError:
-    return ValidationError.from_exception_data(
-        "RunConfig", [{"type": PydanticCustomError("value_error", message), "loc": loc, "input": value}]
-    )

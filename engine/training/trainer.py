@@ -114,7 +114,7 @@ class Trainer:
                 break
         result = TrainResult(
             status=status,
-            epochs_done=history[-1]["epoch"] if history else start_epoch - 1,
+            epochs_done=int(history[-1]["epoch"]) if history else start_epoch - 1,
             best_epoch=best_epoch,
             best_value=best_value,
             best_checkpoint=self.best_checkpoint if self.best_checkpoint.exists() else None,

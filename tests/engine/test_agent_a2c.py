@@ -7,7 +7,6 @@ from pydantic import ValidationError
 
 from engine.agents.a2c import A2C, A2CParams
 from tests.engine.test_agent_ppo import METRICS, TASKS, assert_same_metrics, make_env, weights
-from tests.engine.test_agent_ppo import one_thread  # noqa: F401  (autouse fixture)
 
 TINY = {"hidden": (16,), "n_steps": 4}
 

@@ -11,18 +11,10 @@ from engine.agents.dqn import DQN, DQNParams
 from engine.agents.replay import ReplayBuffer, Transitions
 from engine.data.synthetic import synthetic_market
 from engine.envs.trading_batched import BatchedAlgorithmicTradingEnv
+from tests.engine.helpers import same_metrics
 
 TINY = DQNParams(hidden=(16, 16), batch_size=32, learning_starts=32, exploration_steps=1000,
                  target_update_interval=10)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny networks: thread start-up and contention on a shared machine cost more than they save.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +25,6 @@ def market():
 def trading_env(market, num_envs=4, **params):
     params = {"window": 4, "episode_length": 16, **params}
     return BatchedAlgorithmicTradingEnv(market, num_envs=num_envs, device="cpu", **params)
-
-
-def same_metrics(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all((math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
 
 
 def random_batch(obs_dim: int, n: int, n_actions: int, *, terminated: float, seed: int = 0) -> Transitions:

@@ -9,18 +9,10 @@ from engine.agents.eiie import EIIE, EIIENet, EIIEParams, log_growth
 from engine.data.synthetic import synthetic_market
 from engine.envs.base import ObsLayout
 from engine.envs.portfolio_batched import BatchedPortfolioManagementEnv
+from tests.engine.helpers import same_metrics
 
 TINY = EIIEParams(n_steps=8, minibatch_size=64, update_epochs=2)
 LAYOUT = ObsLayout(window=3, n_assets=3, n_features=2, n_extra=4)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny networks: thread start-up and contention on a shared machine cost more than they save.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +23,6 @@ def market():
 def portfolio_env(market, num_envs=4, **params):
     params = {"window": 4, "episode_length": 16, **params}
     return BatchedPortfolioManagementEnv(market, num_envs=num_envs, device="cpu", **params)
-
-
-def same_metrics(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all((math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
 
 
 def zeroed_net() -> EIIENet:

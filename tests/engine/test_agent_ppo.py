@@ -20,15 +20,6 @@ METRICS = ("train/loss", "train/policy_loss", "train/value_loss", "train/entropy
            "train/reward", "train/episode_return", "time/env_steps")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: a second thread buys nothing and, on a shared machine, costs a lot in waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_env(task: str, num_envs: int = 4, **kwargs):
     """A small batched env of `task` on a synthetic market, on the CPU."""
     if task == "portfolio_management":

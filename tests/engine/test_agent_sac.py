@@ -11,17 +11,9 @@ from engine.agents.ppo import EpisodeStats
 from engine.agents.sac import SAC, SACParams
 from engine.data.synthetic import synthetic_market
 from engine.envs.portfolio_batched import BatchedPortfolioManagementEnv
+from tests.engine.helpers import same_metrics
 
 TINY = SACParams(hidden=(16, 16), batch_size=32, learning_starts=32, train_frequency=2)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny networks: thread start-up and contention on a shared machine cost more than they save.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +31,6 @@ def execution_env():
 
     market = synthetic_market(n_assets=1, n_periods=120, seed=3)
     return BatchedOrderExecutionEnv(market, num_envs=4, device="cpu", window=4, horizon=8)
-
-
-def same_metrics(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all((math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
 
 
 @pytest.mark.parametrize("make_env", ["portfolio", "execution"])
