@@ -15,8 +15,9 @@ install: $(PY)
 install-dev: $(PY)
 	$(PY) -m pip install -q -r requirements-dev.txt
 
+# Migrate, seed the demo, then the web server and the workers until Ctrl-C (see bin/run).
 run: install
-	$(PY) -m engine train examples/ppo_synthetic.json
+	PY=$(PY) bin/run
 
 # The whole suite on PostgreSQL (what production runs), then the platform's fast part again on the
 # embedded SQLite default. TEST_DATABASE_URL overrides the local PostgreSQL.
