@@ -1,8 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
 
 from sessions.models import PerformanceMetric, ResourceUsage, StrategySession
+from sessions.services import IllegalTransition, session_requeue, session_stop
+from trademaster_web.errors import NotFound
+
+REQUEUED_BY = "requeued by {user} from the admin"
+ACTION_DONE = "{action}: {ids}"
+ACTION_REFUSED = "session {pk}: {error}"
 
 
 def _changelist_of(model, session: StrategySession, label: str) -> str:
@@ -20,12 +27,37 @@ class StrategySessionAdmin(admin.ModelAdmin):
     list_filter = ("status", "session_type", "device")
     search_fields = ("strategy__name", "strategy__owner__username", "task_id")
     list_select_related = ("strategy",)
-    raw_id_fields = ("strategy",)
+    raw_id_fields = ("strategy", "source")
     # status and its timestamps move only through session_transition.
     readonly_fields = (
         "status", "started_at", "completed_at", "heartbeat_at", "created_at", "updated_at",
         "metrics_link", "resource_usage_link",
     )
+    actions = ("stop_sessions", "requeue_sessions")
+
+    @admin.action(description="Stop the selected sessions (running ones at the end of their epoch)")
+    def stop_sessions(self, request, queryset):
+        self._each(request, queryset, "Stopped or asked to stop",
+                   lambda session: session_stop(session=session, user=request.user))
+
+    @admin.action(description="Requeue the selected sessions (they resume from their last checkpoint)")
+    def requeue_sessions(self, request, queryset):
+        error = REQUEUED_BY.format(user=request.user.get_username())
+        self._each(request, queryset, "Requeued", lambda session: session_requeue(session=session, error=error))
+
+    def _each(self, request, queryset, done: str, action) -> None:
+        # One service call per session, as the API and the pages make it; a refusal (a final session,
+        # someone else's for a staff member) is reported and does not stop the others.
+        moved = []
+        for session in queryset.select_related("strategy__owner").order_by("pk"):
+            try:
+                action(session)
+            except (IllegalTransition, PermissionDenied, NotFound) as error:
+                self.message_user(request, ACTION_REFUSED.format(pk=session.pk, error=error), messages.WARNING)
+            else:
+                moved.append(str(session.pk))
+        if moved:
+            self.message_user(request, ACTION_DONE.format(action=done, ids=", ".join(moved)), messages.SUCCESS)
 
     @admin.display(description="progress")
     def progress(self, session: StrategySession) -> str:

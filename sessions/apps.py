@@ -7,3 +7,11 @@ class TrainingSessionsConfig(AppConfig):
     # migrations live under this label instead.
     label = "training_sessions"
     verbose_name = "Strategy sessions"
+
+    def ready(self) -> None:
+        from django_q.signals import post_spawn
+
+        from sessions.monitor import start_watchdog
+
+        # Every worker process of `manage.py qcluster` runs the session watchdog (sessions.monitor).
+        post_spawn.connect(start_watchdog, dispatch_uid="sessions.watchdog")

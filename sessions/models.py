@@ -38,8 +38,20 @@ class StrategySession(models.Model):
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    task_id = models.CharField(max_length=64, blank=True, help_text="django-q2 task id")
+    # Backtest sessions: the training session whose best checkpoint they run (copied to
+    # checkpoint_path at submit, so the backtest still runs if the training's row is deleted).
+    source = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="backtests",
+        help_text="The training session a backtest runs the best checkpoint of",
+    )
+    task_id = models.CharField(
+        max_length=64, blank=True,
+        help_text="The django-q2 task last queued for it (a worker slot: see sessions.tasks.run_session)",
+    )
     process_id = models.PositiveIntegerField(null=True, blank=True)
+    # A process id means something only on its own host: the watchdog checks the process only when it
+    # runs on the same one, and otherwise relies on the heartbeat.
+    worker_host = models.CharField(max_length=255, blank=True, help_text="Host name of the worker running it")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempt = models.PositiveIntegerField(default=0)
     device = models.CharField(max_length=32, blank=True, help_text="e.g. cpu, cuda:0")

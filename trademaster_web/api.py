@@ -7,7 +7,8 @@ the login session (with Django's CSRF check on unsafe methods, as django-ninja d
 Every error is JSON of one shape:
     {"error": {"code": "validation_error", "message": "...", "fields": [{"loc": ["env", "window"], "message": "..."}]}}
 with 401 (no or bad credentials), 403 (CSRF, or seen but not yours to change), 404 (missing, or
-someone else's), 409 (name taken), 422 (invalid input or data; `fields` says where).
+someone else's), 409 (name taken; a session's status does not allow the action; too many active
+sessions), 422 (invalid input or data; `fields` says where).
 """
 import logging
 from collections.abc import Iterable
@@ -23,6 +24,8 @@ from ninja.security import HttpBearer, SessionAuth
 
 from engine.data import DataError
 from risk.services import api_token_authenticate
+from sessions.api import sessions_router, strategy_sessions_router
+from sessions.services import IllegalTransition
 from strategies.api import config_router, datasets_router, strategies_router
 from trademaster_web.errors import Conflict, NotFound
 
@@ -74,6 +77,9 @@ api = NinjaAPI(
 api.add_router("/strategies", strategies_router)
 api.add_router("/datasets", datasets_router)
 api.add_router("/config", config_router)
+# POST /api/strategies/{id}/sessions lives with the sessions: a second router under the same prefix.
+api.add_router("/strategies", strategy_sessions_router, url_name_prefix="strategy_sessions")
+api.add_router("/sessions", sessions_router)
 
 
 def error_response(
@@ -131,6 +137,13 @@ def on_bad_data(request: HttpRequest, exc: DataError) -> HttpResponse:
 def on_conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
     fields = [_field((exc.field,), str(exc))] if exc.field else []
     return error_response(request, 409, str(exc), fields=fields)
+
+
+@api.exception_handler(IllegalTransition)
+def on_illegal_transition(request: HttpRequest, exc: IllegalTransition) -> HttpResponse:
+    # The session's status does not allow it (pause a finished one, resume a running one): a conflict
+    # with the state of the resource, not bad input.
+    return error_response(request, 409, str(exc))
 
 
 @api.exception_handler(NotFound)

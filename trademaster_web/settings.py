@@ -7,6 +7,7 @@ DJANGO_ALLOWED_HOSTS  comma-separated host names
 DATABASE_URL          e.g. postgres://user:pass@host:5432/name; unset means SQLite in var/db.sqlite3
 DJANGO_Q_WORKERS      django-q2 worker processes (default 2)
 TRADEMASTER_MAX_RETRIES  automatic retries of a failed training (default 2)
+TRADEMASTER_STREAM_POLL_SECONDS  how often a watched session's live stream reads new rows (default 0.05)
 """
 from collections.abc import Mapping
 from pathlib import Path
@@ -66,6 +67,9 @@ def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
                 # session_transition's read-check-update atomic here, where select_for_update is a no-op.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
+                # WAL: readers (the web process tailing a session's metrics) never wait for the
+                # worker's commits, and commits are cheaper; synchronous=NORMAL is WAL's usual pairing.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
     }
@@ -102,6 +106,8 @@ MIDDLEWARE = [
     # First and last, so the metrics time the whole stack.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files, before the rest of the stack (they need no session or user): daphne serves only the app.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -179,4 +185,19 @@ TRADEMASTER = {
     "HEARTBEAT_SECONDS": 10,
     "HEARTBEAT_TIMEOUT_SECONDS": 60,
     "RESOURCE_SAMPLE_SECONDS": 5,
+    # How often each worker's watchdog looks for running sessions whose heartbeat stopped.
+    "WATCHDOG_SECONDS": 15,
+    # Live session streams (sessions.stream): how often the tail of a watched session reads its new
+    # metric points (the latency a viewer sees, and one query per watched session per tick), and its
+    # status and resource samples.
+    "STREAM_POLL_SECONDS": float(os.environ.get("TRADEMASTER_STREAM_POLL_SECONDS", "0.05")),
+    "STREAM_STATUS_POLL_SECONDS": 0.5,
+}
+
+# The channel layer only fans a session's new rows out to its viewers inside one daphne process: the
+# points cross processes through the database (sessions.stream), so the in-memory layer serves on
+# SQLite and PostgreSQL alike. The capacity is per viewer: a viewer still sending its history queues
+# the live messages meanwhile (and fetches any it lost from the database).
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}},
 }

@@ -293,6 +293,14 @@ def test_openapi_lists_the_endpoints_and_both_kinds_of_auth(client):
         "/api/datasets": {"get"},
         "/api/datasets/import": {"post"},
         "/api/config/schema": {"get"},
+        "/api/strategies/{strategy_id}/sessions": {"post"},
+        "/api/sessions": {"get"},
+        "/api/sessions/{session_id}": {"get"},
+        "/api/sessions/{session_id}/pause": {"post"},
+        "/api/sessions/{session_id}/resume": {"post"},
+        "/api/sessions/{session_id}/stop": {"post"},
+        "/api/sessions/{session_id}/metrics": {"get"},
+        "/api/sessions/{session_id}/report": {"get"},
     } == {path: set(operations) for path, operations in spec["paths"].items()}
     assert set(spec["components"]["securitySchemes"]) == {"BearerToken", "LoginSession"}
     assert client.get("/api/docs").status_code == 200

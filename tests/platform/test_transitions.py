@@ -140,12 +140,12 @@ def test_of_two_stale_copies_only_the_first_move_wins(make_session):
     assert StrategySession.objects.get(pk=session.pk).status == S.COMPLETED
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_racing_to_start_a_session_one_wins(make_session):
     # Real concurrency needs real row locks and separate connections; SQLite's in-memory test database
     # shares one cache between threads and reports "table is locked" instead of waiting.
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (run with DATABASE_URL)")
+    assert connection.vendor == "postgresql", "needs PostgreSQL: run with DATABASE_URL, or -m 'not postgres'"
     session = make_session(S.QUEUED)
     barrier = threading.Barrier(2)
     outcomes: list[str] = []

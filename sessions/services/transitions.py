@@ -1,3 +1,4 @@
+"""The session status machine: the table of legal moves and the one function that makes them."""
 from typing import Any
 
 from django.db import transaction

@@ -1,0 +1,171 @@
+"""Runs one started session in this process, to the end of its run: the engine's training or
+backtest, the session's log file, its heartbeat, and what the end means (completed, paused,
+cancelled, queued again to retry, failed). The django-q2 task and `manage.py train --inline` call it.
+
+A training resumes whenever its run directory holds a last checkpoint: after a pause, a retry, or a
+worker lost mid-run.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import pydantic
+
+from engine.config import RunConfig
+from engine.data import DataError
+from engine.training.callbacks import Callback, EpochEnd, Signal, TrainResult, TrainStart
+from engine.training.trainer import Trainer
+from sessions import services
+from sessions.models import SessionStatus, StrategySession
+from sessions.monitor import Heartbeat
+from sessions.selectors import session_run_dir
+
+log = logging.getLogger(__name__)
+
+# They fail the same way however often they are tried: the config, the data file, a missing checkpoint.
+PERMANENT_ERRORS = (pydantic.ValidationError, DataError, FileNotFoundError)
+# The loggers a session's log file collects while it runs: the engine's epochs and this app's notes.
+LOGGERS = ("engine", "sessions")
+STOPPED = "stopped on request after epoch {epoch}"
+CHECKPOINT_MISSING = "the checkpoint to backtest is missing: {path}"
+_S = SessionStatus
+
+
+class Abandoned(Exception):
+    """The session is no longer this worker's (requeued by the watchdog or an admin): stop, write nothing."""
+
+
+def execute(session: StrategySession, *, callbacks: list[Callback] | tuple = ()) -> StrategySession:
+    """Run `session`, which this process has just started (services.session_claim / session_start).
+
+    `callbacks` join the trainer's (a progress bar). Never raises for the session's own failures:
+    they end up as its status and error. Returns the session as its run left it.
+    """
+    try:
+        with _log_file(Path(session.log_path)), Heartbeat(session):
+            log.info("session %s, attempt %s: %s on %s, pid %s", session.pk, session.attempt,
+                     session.session_type, session.device, session.process_id)
+            if session.session_type == StrategySession.SessionType.BACKTEST:
+                _backtest(session)
+            else:
+                _train(session, callbacks)
+    except Abandoned:
+        log.warning("session %s was taken from this worker; leaving it to its new one", session.pk)
+    except Exception as error:
+        services.session_retry_or_fail(
+            session=session, error=traceback.format_exc(), retry=not isinstance(error, PERMANENT_ERRORS)
+        )
+    session.refresh_from_db()
+    return session
+
+
+def _train(session: StrategySession, callbacks) -> None:
+    config = RunConfig.model_validate(session.config)
+    trainer = Trainer(config, run_dir=session_run_dir(session=session),
+                      callbacks=[SessionCallback(session), *callbacks])
+    result = trainer.fit(resume=trainer.last_checkpoint.exists())
+    summary = _summary(result, config)
+    if result.status == "paused":
+        done = services.session_finish(session=session, to=_S.PAUSED, result_data=summary)
+    elif result.status == "stopped":
+        done = services.session_finish(session=session, to=_S.CANCELLED, result_data=summary,
+                                       error=STOPPED.format(epoch=result.epochs_done))
+    else:
+        # "Training sessions end with their honest test report": the best checkpoint, on data that
+        # neither training nor the choice of that checkpoint has seen.
+        report = trainer.backtest(split="test")
+        done = services.session_finish(session=session, to=_S.COMPLETED, result_data={**summary, "report": report},
+                                       cancel_requested=False, pause_requested=False)
+    if done is None:
+        raise Abandoned
+    log.info("session %s: %s after epoch %s", session.pk, done.status, result.epochs_done)
+
+
+def _backtest(session: StrategySession) -> None:
+    checkpoint = Path(session.checkpoint_path)
+    report = backtest_report(session.config, checkpoint=checkpoint, run_dir=session_run_dir(session=session))
+    result = {"source_session": session.source_id, "checkpoint": str(checkpoint), "report": report}
+    done = services.session_finish(session=session, to=_S.COMPLETED, result_data=result,
+                                   progress_epoch=1, progress_total=1, cancel_requested=False, pause_requested=False)
+    if done is None:
+        raise Abandoned
+
+
+def backtest_report(config: dict, *, checkpoint: Path | None, run_dir: Path) -> dict:
+    """The engine's test-split report of `config`'s agent with the weights of `checkpoint` (None: as
+    the agent starts, which is all a baseline has)."""
+    if checkpoint is not None and not checkpoint.is_file():
+        raise FileNotFoundError(CHECKPOINT_MISSING.format(path=checkpoint))
+    trainer = Trainer(RunConfig.model_validate(config), run_dir=run_dir)
+    return trainer.backtest(split="test", checkpoint=checkpoint)
+
+
+def _summary(result: TrainResult, config: RunConfig) -> dict:
+    return {
+        "epochs_done": result.epochs_done,
+        "best_epoch": result.best_epoch,
+        "best_value": result.best_value,
+        "best_by": config.trainer.best_by,
+        "final_metrics": dict(result.history[-1]) if result.history else {},
+        "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+    }
+
+
+class SessionCallback(Callback):
+    """Writes each epoch to the session (metrics, progress, checkpoint, heartbeat) and turns its stop
+    and pause requests into the trainer's signals."""
+
+    def __init__(self, session: StrategySession):
+        self.session = session
+
+    def on_train_start(self, info: TrainStart) -> None:
+        log.info("session %s: training epochs %s..%s on %s", self.session.pk, info.start_epoch, info.epochs,
+                 info.device)
+        if not services.session_progress(session=self.session, epoch=info.start_epoch - 1, total=info.epochs):
+            raise Abandoned
+
+    def on_epoch_end(self, ctx: EpochEnd) -> Signal | None:
+        requests = services.session_record_epoch(
+            session=self.session, epoch=ctx.epoch, epochs=ctx.epochs, metrics=ctx.metrics, checkpoint=ctx.checkpoint
+        )
+        if requests is None:
+            raise Abandoned
+        if requests.cancel:
+            return Signal.STOP
+        if requests.pause:
+            return Signal.PAUSE
+        return None
+
+    def on_train_end(self, result: TrainResult) -> None:
+        written = services.session_backfill_metrics(session=self.session, history=result.history)
+        if written:
+            log.info("session %s: wrote the metrics of %s epochs a lost attempt left out", self.session.pk, written)
+
+
+@contextmanager
+def _log_file(path: Path):
+    """Collect LOGGERS at INFO into `path` (appended: one file for every attempt of a session)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+    try:
+        yield
+    except Abandoned:
+        raise
+    except Exception:
+        log.exception("session run failed")
+        raise
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        handler.close()

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from sessions.models import PerformanceMetric, StrategySession
+from strategies.selectors import sees_all_strategies
+from trademaster_web.errors import NotFound
+
+SESSION_NOT_FOUND = "no session {pk}"
+METRIC_PAGE_MAX = 1000
+# The engine's checkpoint names (engine.training.trainer.LAST, BEST), repeated here so that the web
+# process need not import torch to find a checkpoint.
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+LOG_FILE = "session.log"
+
+
+def session_list(*, user, status: str | None = None) -> QuerySet[StrategySession]:
+    """The sessions `user` may see (their strategies'; staff and superusers: everyone's), newest first,
+    optionally of one status."""
+    sessions = StrategySession.objects.select_related("strategy", "strategy__owner")
+    if not sees_all_strategies(user):
+        sessions = sessions.filter(strategy__owner=user)
+    if status:
+        sessions = sessions.filter(status=status)
+    return sessions
+
+
+def session_get(*, user, pk: int) -> StrategySession:
+    """One session `user` may see; NotFound for a missing one and for someone else's alike."""
+    try:
+        return session_list(user=user).get(pk=pk)
+    except StrategySession.DoesNotExist:
+        raise NotFound(SESSION_NOT_FOUND.format(pk=pk)) from None
+
+
+def metric_page(*, session: StrategySession, after: int = 0, limit: int = 100) -> list[PerformanceMetric]:
+    """Up to `limit` (at most METRIC_PAGE_MAX) metric rows of `session` whose id is above `after`, by id.
+
+    An id cursor rather than an offset: a training appends rows while a client pages, and the next
+    page starts after the last id seen (`after=<last id>`) without skipping or repeating rows.
+    """
+    limit = max(1, min(int(limit), METRIC_PAGE_MAX))
+    return list(session.metrics.filter(pk__gt=after).order_by("pk")[:limit])
+
+
+def metric_exists_after(*, session: StrategySession, after: int) -> bool:
+    return session.metrics.filter(pk__gt=after).exists()
+
+
+def session_report(*, session: StrategySession) -> dict | None:
+    """The backtest report a session ended with, or None while it has none.
+
+    A completed training session's report is its best checkpoint's on the test split; a backtest
+    session's is the one it ran. The engine's report as it is ("metrics", "benchmark_metrics",
+    "alpha", "beta", "equity_curve", "drawdown", "trades", ...).
+    """
+    report = (session.result_data or {}).get("report")
+    return report or None
+
+
+def session_queued_exists() -> bool:
+    return StrategySession.objects.filter(status=StrategySession.Status.QUEUED).exists()
+
+
+def session_run_dir(*, session: StrategySession) -> Path:
+    """Where a session's checkpoints and log file live: RUNS_DIR/<id>/."""
+    return Path(settings.TRADEMASTER["RUNS_DIR"]) / str(session.pk)

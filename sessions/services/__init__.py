@@ -1,0 +1,64 @@
+"""The only code that writes sessions, by who asks:
+
+transitions  the status machine: TRANSITIONS and session_transition, the one function that moves status
+actions      users and operators: session_submit, session_pause, session_resume, session_stop, session_requeue
+worker       the worker running a session: claim, epochs, heartbeat, resource samples, the end of its run
+watchdog     sessions_recover_lost: a session whose worker is gone is queued again or failed
+configs      strategy_from_config: a run config file as `manage.py train` takes it
+
+Everything public is importable from here (`from sessions.services import session_submit`).
+"""
+from sessions.services.actions import (
+    ACTIVE_STATUSES,
+    PRIORITY_OUT_OF_RANGE,
+    PRIORITY_RANGE,
+    SESSION_NOT_YOURS,
+    SESSION_TYPE_UNSUPPORTED,
+    SOURCE_NO_CHECKPOINT,
+    SOURCE_NOT_COMPLETED,
+    SOURCE_NOT_TRAINING,
+    SOURCE_ONLY_FOR_BACKTEST,
+    SOURCE_OTHER_STRATEGY,
+    SOURCE_REQUIRED,
+    STOPPED_BY,
+    STRATEGY_NOT_YOURS,
+    TOO_MANY_SESSIONS,
+    session_pause,
+    session_requeue,
+    session_resume,
+    session_stop,
+    session_submit,
+)
+from sessions.services.configs import UNKNOWN_DATASET, dataset_for, strategy_from_config
+from sessions.services.transitions import (
+    ILLEGAL_TRANSITION,
+    RESERVED_FIELDS,
+    TRANSITION_CONFLICT,
+    TRANSITIONS,
+    IllegalTransition,
+    TransitionConflict,
+    session_transition,
+)
+from sessions.services.watchdog import (
+    HEARTBEAT_STOPPED,
+    PROCESS_GONE,
+    RETRIES_SPENT,
+    process_alive,
+    sessions_recover_lost,
+    this_host,
+)
+from sessions.services.worker import (
+    GPU_BUSY,
+    Requests,
+    json_safe,
+    resource_usage_record,
+    session_backfill_metrics,
+    session_claim,
+    session_device,
+    session_finish,
+    session_heartbeat,
+    session_progress,
+    session_record_epoch,
+    session_retry_or_fail,
+    session_start,
+)

@@ -1,0 +1,239 @@
+"""What the worker running a session writes: its claim, each epoch, its heartbeat and resource
+samples, and how its run ended.
+
+A worker writes only while the row still names its run (status running, and its host, process id
+and attempt): a session requeued behind its back (watchdog, admin) is left to its new worker.
+"""
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.utils import timezone
+
+from sessions.models import PerformanceMetric, ResourceUsage, SessionStatus, StrategySession
+from sessions.selectors import LOG_FILE, session_run_dir
+from sessions.services.queue import dispatch_on_commit, retries_left
+from sessions.services.transitions import TransitionConflict, session_transition
+from trademaster_web.errors import Conflict
+
+GPU_BUSY = "{device} already runs {count} sessions (TRADEMASTER['MAX_GPU_JOBS_PER_DEVICE'] = {limit})"
+# Any constant will do: it names the one lock that orders claims (PostgreSQL advisory locks are global).
+_CLAIM_LOCK = 0x7E5510C5
+_S = SessionStatus
+
+
+@dataclass(frozen=True)
+class Requests:
+    """What the user asked of a running session, read at an epoch boundary."""
+
+    cancel: bool
+    pause: bool
+
+
+@transaction.atomic
+def session_claim(*, preferred: int | None = None, process_id: int, host: str) -> StrategySession | None:
+    """Start the most urgent queued session this worker may run; None when there is none.
+
+    Order: highest priority; then `preferred` (the session whose worker slot this is); then the
+    oldest. A session whose CUDA device already runs MAX_GPU_JOBS_PER_DEVICE sessions waits.
+    """
+    _serialize_claims()
+    queued = StrategySession.objects.filter(status=_S.QUEUED)
+    if preferred is not None:
+        queued = queued.annotate(
+            not_preferred=Case(When(pk=preferred, then=Value(0)), default=Value(1), output_field=IntegerField())
+        ).order_by("-priority", "not_preferred", "created_at", "pk")
+    else:
+        queued = queued.order_by("-priority", "created_at", "pk")
+    busy = _busy_gpus()
+    for candidate in queued:
+        device = session_device(candidate.config)
+        if _gpu_full(device, busy):
+            continue
+        try:
+            return _start(candidate, device=device, process_id=process_id, host=host)
+        except TransitionConflict:
+            continue  # cancelled by its owner meanwhile
+    return None
+
+
+@transaction.atomic
+def session_start(*, session: StrategySession, process_id: int, host: str) -> StrategySession:
+    """Start this queued session in the calling process (manage.py train --inline).
+
+    Raises IllegalTransition when it is not queued, Conflict when its GPU is full.
+    """
+    _serialize_claims()
+    device = session_device(session.config)
+    busy = _busy_gpus()
+    if _gpu_full(device, busy):
+        limit = settings.TRADEMASTER["MAX_GPU_JOBS_PER_DEVICE"]
+        raise Conflict(GPU_BUSY.format(device=device, count=busy[device], limit=limit))
+    return _start(session, device=device, process_id=process_id, host=host)
+
+
+def session_device(config: dict) -> str:
+    """The device a session's config runs on in this process: "cpu", "cuda:N" or "mps"."""
+    wanted = str((config.get("trainer") or {}).get("device", "auto"))
+    if wanted == "auto":
+        import torch  # only workers get here, and they have it loaded already
+
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    # torch's "cuda" is the current device: device 0 in a process that never changed it.
+    return "cuda:0" if wanted == "cuda" else wanted
+
+
+def _start(session: StrategySession, *, device: str, process_id: int, host: str) -> StrategySession:
+    return session_transition(
+        session=session,
+        to=_S.RUNNING,
+        process_id=process_id,
+        worker_host=host,
+        device=device,
+        heartbeat_at=timezone.now(),
+        attempt=max(session.attempt, 1),
+        log_path=str(session_run_dir(session=session) / LOG_FILE),
+    )
+
+
+def _serialize_claims() -> None:
+    # Two workers claiming at once would both see a GPU slot free. On PostgreSQL, a lock held to the
+    # end of the transaction; SQLite's IMMEDIATE transactions serialise writers already.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK])
+
+
+def _busy_gpus() -> Counter:
+    running = StrategySession.objects.filter(status=_S.RUNNING, device__startswith="cuda")
+    return Counter(running.values_list("device", flat=True))
+
+
+def _gpu_full(device: str, busy: Counter) -> bool:
+    return device.startswith("cuda") and busy[device] >= settings.TRADEMASTER["MAX_GPU_JOBS_PER_DEVICE"]
+
+
+def _own(session: StrategySession) -> QuerySet[StrategySession]:
+    """The session's row, while it is still this worker's run."""
+    return StrategySession.objects.filter(
+        pk=session.pk, status=_S.RUNNING, process_id=session.process_id, worker_host=session.worker_host,
+        attempt=session.attempt,
+    )
+
+
+def _lock_own(session: StrategySession) -> Requests | None:
+    row = _own(session).select_for_update().values_list("cancel_requested", "pause_requested").first()
+    return None if row is None else Requests(cancel=row[0], pause=row[1])
+
+
+def session_heartbeat(*, session: StrategySession) -> bool:
+    """Record that the worker running `session` is alive. False once the session is no longer its own."""
+    return _own(session).update(heartbeat_at=timezone.now()) == 1
+
+
+def session_progress(*, session: StrategySession, epoch: int, total: int) -> bool:
+    """Record the epochs done and planned as a training (re)starts. False when no longer its own."""
+    return _own(session).update(progress_epoch=epoch, progress_total=total, heartbeat_at=timezone.now()) == 1
+
+
+@transaction.atomic
+def session_record_epoch(
+    *, session: StrategySession, epoch: int, epochs: int, metrics: dict[str, float], checkpoint: str | Path
+) -> Requests | None:
+    """Store one epoch: its metrics (one bulk insert), the progress, the checkpoint and a heartbeat.
+
+    Returns what the user asked meanwhile (stop, pause), or None, writing nothing, when the session
+    is no longer this worker's. An epoch run again (a retry resumed from an earlier checkpoint)
+    replaces its rows.
+    """
+    requests = _lock_own(session)
+    if requests is None:
+        return None
+    _write_metrics(session, epoch, metrics, replace=True)
+    _own(session).update(
+        progress_epoch=epoch, progress_total=epochs, checkpoint_path=str(checkpoint), heartbeat_at=timezone.now()
+    )
+    return requests
+
+
+@transaction.atomic
+def session_backfill_metrics(*, session: StrategySession, history: list[dict[str, float]]) -> int:
+    """Write the epochs of `history` that have no rows, and return how many.
+
+    An attempt that died between writing an epoch's checkpoint and its metrics resumes after that
+    epoch; the checkpoint's history still has it.
+    """
+    if _lock_own(session) is None:
+        return 0
+    have = set(PerformanceMetric.objects.filter(session=session).values_list("epoch", flat=True).distinct())
+    missing = [metrics for metrics in history if int(metrics.get("epoch", 0)) not in have]
+    for metrics in missing:
+        _write_metrics(session, int(metrics["epoch"]), metrics, replace=False)
+    return len(missing)
+
+
+def resource_usage_record(*, session: StrategySession, sample: dict[str, float | None]) -> ResourceUsage:
+    """Store one resource sample of the process running `session` (keys: ResourceUsage's fields)."""
+    return ResourceUsage.objects.create(session_id=session.pk, **sample)
+
+
+@transaction.atomic
+def session_finish(*, session: StrategySession, to: str, error: str = "", **fields: Any) -> StrategySession | None:
+    """The end of this worker's run: move its session from running to `to` (completed, paused or
+    cancelled), writing `fields` with it. None when the session was taken from this worker meanwhile."""
+    if _lock_own(session) is None:
+        return None
+    if "result_data" in fields:
+        fields["result_data"] = json_safe(fields["result_data"])
+    return session_transition(session=session, to=to, error=error, **fields)
+
+
+@transaction.atomic
+def session_retry_or_fail(*, session: StrategySession, error: str, retry: bool = True) -> StrategySession | None:
+    """The run raised: queue the session again (attempt + 1; it resumes from its last checkpoint)
+    while retries are left, else fail it. `error` (the traceback) is kept either way.
+
+    retry=False fails at once: a bad config or data file fails the same way every time. None when the
+    session is no longer this worker's.
+    """
+    if _lock_own(session) is None:
+        return None
+    if retry and retries_left(session):
+        session_transition(session=session, to=_S.QUEUED, error=error, attempt=session.attempt + 1)
+        dispatch_on_commit(session)
+    else:
+        session_transition(session=session, to=_S.FAILED, error=error)
+    return session
+
+
+def _write_metrics(session: StrategySession, epoch: int, metrics: dict[str, float], *, replace: bool) -> None:
+    if replace:
+        PerformanceMetric.objects.filter(session=session, epoch=epoch).delete()
+    now = timezone.now()
+    PerformanceMetric.objects.bulk_create([
+        PerformanceMetric(session_id=session.pk, metric_type=name, value=_finite(value), epoch=epoch, timestamp=now)
+        for name, value in metrics.items()
+        if name != "epoch"  # the row's own column
+    ])
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with NaN and infinities as None, as PerformanceMetric stores them: PostgreSQL's jsonb
+    refuses them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
