@@ -1,0 +1,73 @@
+import json
+
+import pytest
+from django.urls import reverse
+
+from engine.backtest.report import backtest_report, json_safe
+from sessions.models import SessionStatus as S, StrategySession
+from strategies.models import Strategy
+
+pytestmark = pytest.mark.django_db
+
+DASHBOARD = reverse("dashboard")
+
+
+@pytest.fixture
+def ada(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_the_dashboard_is_the_home_page_and_needs_a_login(client):
+    response = client.get("/")
+
+    assert DASHBOARD == "/"
+    assert response.status_code == 302 and response.url == f"{reverse('login')}?next=/"
+
+
+def test_an_empty_dashboard_says_there_is_nothing_yet(ada):
+    page = ada.get(DASHBOARD).content.decode()
+
+    assert "None yet" in page and "Nothing running or queued" in page and "No completed session yet" in page
+
+
+def test_the_dashboard_shows_my_strategies_and_active_sessions_with_progress(ada, strategy, make_session):
+    running = make_session(S.RUNNING, progress_epoch=7, progress_total=20)
+    queued = make_session(S.QUEUED)
+    failed = make_session(S.FAILED)
+
+    page = ada.get(DASHBOARD).content.decode()
+
+    assert strategy.name in page
+    assert f"#{running.pk}<" in page and "7/20" in page and '<progress value="7" max="20"' in page
+    assert f"#{queued.pk}<" in page
+    assert f"#{failed.pk}<" not in page
+
+
+def test_the_dashboard_shows_the_latest_results_against_the_benchmark(ada, make_session):
+    report = json_safe(backtest_report(values=[100.0, 110.0, 99.0, 121.0],
+                                       benchmark_values=[100.0, 105.0, 100.0, 100.0], periods_per_year=252))
+    report = json.loads(json.dumps(report))  # as stored and read back
+    done = make_session(S.COMPLETED, result_data={"report": report})
+    no_report = make_session(S.COMPLETED)
+
+    page = ada.get(DASHBOARD).content.decode()
+
+    # 100 -> 121 is +21 %; the benchmark ends where it started. Both read from result_data.
+    assert "21.00% / 0.00%" in page
+    sharpe, benchmark_sharpe = report["metrics"]["sharpe"], report["benchmark_metrics"]["sharpe"]
+    assert f"{sharpe:.4f} / {benchmark_sharpe:.4f}" in page
+    assert reverse("sessions:report", args=[done.pk]) in page
+    # A completed session without a report shows dashes, never a made-up number.
+    assert reverse("sessions:detail", args=[no_report.pk]) in page
+    assert "— / —" in page
+
+
+def test_the_dashboard_shows_nothing_of_other_users(client, other_user, strategy, make_session):
+    make_session(S.RUNNING, progress_epoch=7, progress_total=20)
+    client.force_login(other_user)
+
+    page = client.get(DASHBOARD).content.decode()
+
+    assert strategy.name not in page and "7/20" not in page
+    assert Strategy.objects.count() == 1 and StrategySession.objects.count() == 1

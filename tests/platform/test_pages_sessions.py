@@ -1,0 +1,358 @@
+import json
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+
+from engine.backtest.report import backtest_report, json_safe
+from sessions.models import PerformanceMetric, ResourceUsage, SessionStatus as S, StrategySession
+from sessions.selectors import BEST_CHECKPOINT
+from sessions.templatetags.report_format import metric
+from sessions.views import METRICS_PER_PAGE, PAUSE_WITHDRAWN, STOP_REQUESTED, STOPPED, TRADES_PER_PAGE
+
+pytestmark = pytest.mark.django_db
+
+DATES = ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+
+def known_report(**extra) -> dict:
+    """A real engine report over a curve a person can check: the strategy gains 10 a day, the benchmark
+    loses 10, so on one scale (80..120) both start in the middle."""
+    report = backtest_report(values=[100.0, 110.0, 120.0], benchmark_values=[100.0, 90.0, 80.0],
+                             periods_per_year=252, dates=DATES, **extra)
+    return json.loads(json.dumps(json_safe(report) | {"benchmark": "buy_and_hold", "split": "test"}))
+
+
+@pytest.fixture
+def ada(client, user):
+    client.force_login(user)
+    return client
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+# --------------------------------------------------------------------------------------------- access
+
+@pytest.mark.parametrize("name", ["sessions:detail", "sessions:report"])
+def test_anonymous_users_are_sent_to_log_in(client, make_session, name):
+    url = reverse(name, args=[make_session().pk])
+
+    response = client.get(url)
+
+    assert response.status_code == 302 and response.url == f"{reverse('login')}?next={url}"
+
+
+def test_the_session_list_needs_a_login(client):
+    response = client.get(reverse("sessions:list"))
+
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", ["sessions:pause", "sessions:resume", "sessions:stop", "sessions:backtest"])
+def test_anonymous_actions_change_nothing(client, make_session, name):
+    session = make_session(S.RUNNING)
+
+    response = client.post(reverse(name, args=[session.pk]))
+
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    session.refresh_from_db()
+    assert session.status == S.RUNNING and not session.pause_requested and not session.cancel_requested
+    assert StrategySession.objects.count() == 1
+
+
+@pytest.mark.parametrize("name", ["sessions:detail", "sessions:report"])
+def test_someone_elses_session_is_not_found(client, other_user, make_session, name):
+    client.force_login(other_user)
+
+    assert client.get(reverse(name, args=[make_session().pk])).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["sessions:pause", "sessions:resume", "sessions:stop", "sessions:backtest"])
+def test_someone_elses_session_cannot_be_acted_on(client, other_user, make_session, name):
+    session = make_session(S.RUNNING)
+    client.force_login(other_user)
+
+    response = client.post(reverse(name, args=[session.pk]))
+
+    assert response.status_code == 404
+    session.refresh_from_db()
+    assert session.status == S.RUNNING and not session.pause_requested and not session.cancel_requested
+
+
+@pytest.mark.parametrize("name", ["sessions:pause", "sessions:resume", "sessions:stop", "sessions:backtest"])
+def test_actions_refuse_get(ada, make_session, name):
+    assert ada.get(reverse(name, args=[make_session(S.RUNNING).pk])).status_code == 405
+
+
+def test_actions_need_the_csrf_token(user, make_session):
+    session = make_session(S.RUNNING)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+
+    response = browser.post(reverse("sessions:stop", args=[session.pk]))
+
+    assert response.status_code == 403
+    session.refresh_from_db()
+    assert not session.cancel_requested
+
+
+def test_staff_see_someone_elses_session_but_cannot_act_on_it(client, staff_user, make_session):
+    session = make_session(S.RUNNING)
+    client.force_login(staff_user)
+
+    assert client.get(reverse("sessions:detail", args=[session.pk])).status_code == 200
+    assert client.post(reverse("sessions:stop", args=[session.pk])).status_code == 403
+    session.refresh_from_db()
+    assert not session.cancel_requested
+
+
+def test_a_superuser_sees_everyones_sessions(client, superuser, make_session):
+    session = make_session(S.RUNNING)
+    client.force_login(superuser)
+
+    assert f"#{session.pk}" in client.get(reverse("sessions:list")).content.decode()
+    assert client.get(reverse("sessions:detail", args=[session.pk])).status_code == 200
+
+
+# ------------------------------------------------------------------------------------------------ list
+
+def test_the_list_filters_by_status(ada, make_session):
+    running = make_session(S.RUNNING, progress_epoch=4, progress_total=9)
+    failed = make_session(S.FAILED)
+
+    everything = ada.get(reverse("sessions:list")).content.decode()
+    only_running = ada.get(reverse("sessions:list"), {"status": "running"}).content.decode()
+
+    assert f"#{running.pk}<" in everything and f"#{failed.pk}<" in everything
+    assert f"#{running.pk}<" in only_running and f"#{failed.pk}<" not in only_running
+    assert "4/9" in only_running
+
+
+def test_an_unknown_status_filter_shows_everything(ada, make_session):
+    session = make_session(S.FAILED)
+
+    response = ada.get(reverse("sessions:list"), {"status": "nonsense"})
+
+    assert f"#{session.pk}<" in response.content.decode()
+
+
+# ---------------------------------------------------------------------------------------------- detail
+
+def test_the_detail_shows_progress_metrics_resources_and_error(ada, make_session):
+    session = make_session(S.RUNNING, progress_epoch=3, progress_total=10, device="cpu")
+    PerformanceMetric.objects.create(session=session, metric_type="train/loss", value=0.4321, epoch=3)
+    PerformanceMetric.objects.create(session=session, metric_type="eval/sharpe", value=None, epoch=3)
+    ResourceUsage.objects.create(session=session, cpu_percent=87.5, memory_mb=1234.5, disk_io_mb=2.25)
+    StrategySession.objects.filter(pk=session.pk).update(error="worker lost; retrying")
+
+    page = ada.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert '<progress value="3" max="10"' in page and "3/10" in page
+    assert "train/loss" in page and "0.4321" in page
+    assert "eval/sharpe" in page  # its NaN (stored as NULL) shows as "—"
+    assert "87.5" in page and "1234.5" in page
+    assert "worker lost; retrying" in page
+    for action in ("pause", "stop"):
+        assert reverse(f"sessions:{action}", args=[session.pk]) in page
+    assert reverse("sessions:resume", args=[session.pk]) not in page
+
+
+def test_the_metrics_open_on_the_latest_epochs_and_page_by_id(ada, make_session):
+    session = make_session(S.RUNNING)
+    PerformanceMetric.objects.bulk_create(
+        PerformanceMetric(session=session, metric_type=f"eval/m{epoch:03d}", value=1.0, epoch=epoch)
+        for epoch in range(1, METRICS_PER_PAGE + 51)
+    )
+    url = reverse("sessions:detail", args=[session.pk])
+
+    latest = ada.get(url).content.decode()
+    first = ada.get(url, {"after": 0}).content.decode()
+    first_ids = PerformanceMetric.objects.order_by("pk").values_list("pk", flat=True)
+    second = ada.get(url, {"after": first_ids[METRICS_PER_PAGE - 1]}).content.decode()
+
+    assert "eval/m150" in latest and "eval/m051" in latest and "eval/m050" not in latest
+    assert "eval/m001" in first and "eval/m100" in first and "eval/m101" not in first
+    assert "eval/m101" in second and "eval/m150" in second and "eval/m100" not in second
+
+
+def test_the_detail_shows_the_last_50_lines_of_the_log(ada, make_session, tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text("".join(f"line {n:03d}\n" for n in range(1, 61)))
+    session = make_session(S.RUNNING, log_path=str(log))
+
+    page = ada.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert "line 011" in page and "line 060" in page
+    assert "line 010" not in page
+
+
+def test_a_missing_log_file_is_said_not_an_error(ada, make_session, tmp_path):
+    session = make_session(S.QUEUED, log_path=str(tmp_path / "not-yet.log"))
+
+    response = ada.get(reverse("sessions:detail", args=[session.pk]))
+
+    assert response.status_code == 200 and "No log file" in response.content.decode()
+
+
+# --------------------------------------------------------------------------------------------- actions
+
+def test_pause_asks_a_running_session_to_pause(ada, make_session):
+    session = make_session(S.RUNNING)
+
+    response = ada.post(reverse("sessions:pause", args=[session.pk]))
+
+    assert response.status_code == 302 and response.url == reverse("sessions:detail", args=[session.pk])
+    session.refresh_from_db()
+    assert session.pause_requested and session.status == S.RUNNING
+    page = ada.get(response.url).content.decode()
+    assert "pause requested" in page
+    assert reverse("sessions:resume", args=[session.pk]) in page  # to withdraw it
+
+
+def test_resume_queues_a_paused_session_again(ada, make_session):
+    session = make_session(S.PAUSED)
+
+    ada.post(reverse("sessions:resume", args=[session.pk]))
+
+    session.refresh_from_db()
+    assert session.status == S.QUEUED
+
+
+def test_resume_withdraws_a_pause_not_reached_yet(ada, make_session):
+    session = make_session(S.RUNNING)
+    ada.post(reverse("sessions:pause", args=[session.pk]))
+
+    response = ada.post(reverse("sessions:resume", args=[session.pk]))
+
+    session.refresh_from_db()
+    assert session.status == S.RUNNING and not session.pause_requested
+    assert messages_of(response)[-1] == PAUSE_WITHDRAWN.format(pk=session.pk)
+
+
+def test_stop_asks_a_running_session_to_stop(ada, make_session):
+    session = make_session(S.RUNNING)
+
+    response = ada.post(reverse("sessions:stop", args=[session.pk]))
+
+    session.refresh_from_db()
+    assert session.cancel_requested and session.status == S.RUNNING
+    assert messages_of(response) == [STOP_REQUESTED.format(pk=session.pk)]
+
+
+def test_stop_cancels_a_queued_session_at_once(ada, make_session):
+    session = make_session(S.QUEUED)
+
+    response = ada.post(reverse("sessions:stop", args=[session.pk]))
+
+    session.refresh_from_db()
+    assert session.status == S.CANCELLED
+    assert messages_of(response) == [STOPPED.format(pk=session.pk)]
+
+
+def test_an_action_the_status_does_not_allow_comes_back_as_a_message(ada, make_session):
+    session = make_session(S.COMPLETED)
+
+    response = ada.post(reverse("sessions:resume", args=[session.pk]))
+
+    assert response.status_code == 302
+    assert messages_of(response) and "cannot" in messages_of(response)[0]
+    session.refresh_from_db()
+    assert session.status == S.COMPLETED
+
+
+@pytest.fixture
+def runs_dir(settings, tmp_path):
+    directory = tmp_path / "runs"
+    settings.TRADEMASTER = {**settings.TRADEMASTER, "RUNS_DIR": directory}
+    return directory
+
+
+def test_backtest_of_a_completed_training_submits_a_backtest_session(ada, make_session, strategy, runs_dir):
+    training = make_session(S.COMPLETED)
+    best = runs_dir / str(training.pk) / BEST_CHECKPOINT
+    best.parent.mkdir(parents=True)
+    best.write_bytes(b"weights")
+
+    response = ada.post(reverse("sessions:backtest", args=[training.pk]))
+
+    backtest = StrategySession.objects.get(session_type="backtest")
+    assert response.status_code == 302 and response.url == reverse("sessions:detail", args=[backtest.pk])
+    assert backtest.strategy == strategy and backtest.source == training
+    assert backtest.status == S.QUEUED and backtest.checkpoint_path == str(best)
+
+
+def test_a_backtest_the_service_refuses_comes_back_as_a_message(ada, make_session, runs_dir):
+    training = make_session(S.COMPLETED)  # no checkpoint on disk
+
+    response = ada.post(reverse("sessions:backtest", args=[training.pk]))
+
+    assert response.status_code == 302 and response.url == reverse("sessions:detail", args=[training.pk])
+    assert "has no best checkpoint" in messages_of(response)[0]
+    assert not StrategySession.objects.filter(session_type="backtest").exists()
+
+
+def test_the_backtest_button_is_on_completed_trainings_only(ada, make_session):
+    completed, running = make_session(S.COMPLETED), make_session(S.RUNNING)
+
+    assert reverse("sessions:backtest", args=[completed.pk]) in ada.get(
+        reverse("sessions:detail", args=[completed.pk])).content.decode()
+    assert reverse("sessions:backtest", args=[running.pk]) not in ada.get(
+        reverse("sessions:detail", args=[running.pk])).content.decode()
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+def test_the_report_shows_every_metric_beside_the_benchmarks(ada, make_session):
+    report = known_report()
+    session = make_session(S.COMPLETED, result_data={"report": report})
+
+    response = ada.get(reverse("sessions:report", args=[session.pk]))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    for name, value in report["metrics"].items():
+        row = f'<th scope="row">{name}</th><td class="num">{metric(value, name)}</td>'
+        assert row in page, name
+        assert f'<td class="num">{metric(report["benchmark_metrics"].get(name), name)}</td>' in page
+    assert metric(report["metrics"]["total_return"], "total_return") == "20.00%"
+    assert metric(report["benchmark_metrics"]["total_return"], "total_return") == "-20.00%"
+    assert metric(report["beta"], "beta") in page and "buy_and_hold" in page
+
+
+def test_the_report_draws_the_equity_and_drawdown_curves_as_inline_svg(ada, make_session):
+    session = make_session(S.COMPLETED, result_data={"report": known_report()})
+
+    page = ada.get(reverse("sessions:report", args=[session.pk])).content.decode()
+
+    # 800 x 220 plot, y from 80 (bottom) to 120 (top): see sessions.charts.
+    assert '<path class="strategy" d="M0,110 L400,55 L800,0"' in page
+    assert '<path class="benchmark" d="M0,110 L400,165 L800,220"' in page
+    assert page.count("<svg") == 2
+    assert "2024-01-01" in page and "2024-01-03" in page
+    assert "<script" not in page  # static: no chart library
+
+
+def test_the_trades_table_is_paged(ada, make_session):
+    trades = [{"date": DATES[1], "tic": f"T{n:03d}", "side": "buy", "value": 1000.0 + n}
+              for n in range(TRADES_PER_PAGE + 5)]
+    session = make_session(S.COMPLETED, result_data={"report": known_report(trades=trades)})
+    url = reverse("sessions:report", args=[session.pk])
+
+    first = ada.get(url).content.decode()
+    second = ada.get(url, {"page": 2}).content.decode()
+
+    assert f"Trades ({TRADES_PER_PAGE + 5})" in first
+    assert "T000" in first and f"T{TRADES_PER_PAGE - 1:03d}" in first and f"T{TRADES_PER_PAGE:03d}" not in first
+    assert f"T{TRADES_PER_PAGE:03d}" in second and "T000" not in second
+    assert "1,000.00" in first  # the trade's value
+
+
+def test_a_session_without_a_report_says_so(ada, make_session):
+    session = make_session(S.RUNNING)
+
+    response = ada.get(reverse("sessions:report", args=[session.pk]))
+
+    assert response.status_code == 200 and "no report yet" in response.content.decode()
