@@ -1,0 +1,197 @@
+"""The bridge from the worker processes to the WebSocket viewers of a session: the database is the
+record, and the stream is its tail.
+
+Why a poll of the database rather than a message bus:
+- the worker already writes every point to the database (PerformanceMetric, ResourceUsage, the
+  session row), so it needs no publisher, and nothing can be published that is not recorded;
+- it works the same on the embedded default (SQLite, no Redis: InMemoryChannelLayer cannot cross
+  processes, and channels-postgres' migrations fail on SQLite) and on PostgreSQL, and crosses
+  processes and machines, since every process sees the same database;
+- it loses nothing: a point's database id is its cursor, so a viewer that reconnects (or a server
+  that restarts) resumes after the last id it saw, without gaps or duplicates.
+
+Inside one daphne process there is ONE tail task per watched session. Every STREAM_POLL_SECONDS it asks
+for the session's metric rows above the last id it saw (an indexed range query) and fans them out to
+the session's consumers in this process through the channel layer (group_send); 100 viewers of a
+session cost one query per tick, not 100. The session row and its resource samples are polled every
+STREAM_STATUS_POLL_SECONDS (they change every few seconds at most). The task stops when the last viewer
+leaves. The cost: one query per watched session per tick, and up to one tick of latency.
+
+At scale (many watched sessions, several web processes) what would replace the timer is a wake-up:
+PostgreSQL LISTEN/NOTIFY (the worker NOTIFYs "session_<id>" after its commit, the tail LISTENs and
+queries when woken) or channels-redis carrying the same nudge. The query and the id cursor stay: the
+wake-up only says *when* to read, the database still says *what* happened.
+
+The group names carry a token of this process, so that the fan-out stays inside the process whichever
+channel layer is configured: with channels-redis, every web process still runs its own tails, and a
+viewer must not get each point once per process. Consumers drop what they have already sent (by id)
+and fetch from the database any range a tail message says they missed (a message dropped by a full
+channel), so each point reaches each viewer once, in id order.
+
+One assumption: a session's metric rows commit in id order. They do: one worker writes a session at a
+time (session_transition hands it out), each epoch's rows in one transaction, and SQLite has a single
+writer. Two processes appending to one session at once on PostgreSQL could commit a lower id after a
+higher one, which a tail that has passed it would skip; that would need a per-session sequence number.
+"""
+import asyncio
+import logging
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from sessions.models import PerformanceMetric, ResourceUsage, StrategySession
+
+logger = logging.getLogger(__name__)
+
+# Rows per query: a viewer catching up on a long training gets its history in messages of this size,
+# and a tail behind by more than this reads again without sleeping.
+PAGE_SIZE = 500
+STATUS_FIELDS = ("status", "progress_epoch", "progress_total")
+RESOURCE_FIELDS = (
+    "id", "cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb", "disk_io_mb", "network_io_mb", "recorded_at",
+)
+# The tail keeps going after a database error (SQLite "database is locked" under a burst of writes,
+# a PostgreSQL restart), more slowly.
+ERROR_BACKOFF_SECONDS = 1.0
+
+_PROCESS_TOKEN = uuid.uuid4().hex[:12]
+
+
+def group_name(session_pk: int) -> str:
+    """The channel-layer group of the viewers of `session_pk` in this process."""
+    return f"session-stream.{session_pk}.{_PROCESS_TOKEN}"
+
+
+def poll_seconds() -> float:
+    return float(settings.TRADEMASTER.get("STREAM_POLL_SECONDS", 0.05))
+
+
+def status_poll_seconds() -> float:
+    return float(settings.TRADEMASTER.get("STREAM_STATUS_POLL_SECONDS", 0.5))
+
+
+# Reads (sync; the async callers wrap them in database_sync_to_async) ------------------------------
+
+
+def metric_points(*, session_pk: int, after: int, upto: int | None = None, limit: int = PAGE_SIZE) -> list[dict]:
+    """Up to `limit` metric points of the session with after < id (<= upto), in id order, as sent."""
+    rows = PerformanceMetric.objects.filter(session_id=session_pk, pk__gt=after)
+    if upto is not None:
+        rows = rows.filter(pk__lte=upto)
+    return [
+        {"id": pk, "epoch": epoch, "metric_type": metric_type, "value": value, "timestamp": timestamp.isoformat()}
+        for pk, epoch, metric_type, value, timestamp in rows.order_by("pk").values_list(
+            "pk", "epoch", "metric_type", "value", "timestamp"
+        )[:limit]
+    ]
+
+
+def metric_last_id(*, session_pk: int) -> int:
+    last = PerformanceMetric.objects.filter(session_id=session_pk).order_by("-pk").values_list("pk", flat=True).first()
+    return last or 0
+
+
+def session_state(*, session_pk: int) -> dict | None:
+    """The status message of the session, or None once it is deleted."""
+    state = StrategySession.objects.filter(pk=session_pk).values(*STATUS_FIELDS).first()
+    return None if state is None else {"type": "status", **state}
+
+
+def resource_samples(*, session_pk: int, after: int) -> list[dict]:
+    rows = ResourceUsage.objects.filter(session_id=session_pk, pk__gt=after).order_by("pk").values(*RESOURCE_FIELDS)
+    return [{"type": "resource", **row, "recorded_at": row["recorded_at"].isoformat()} for row in rows[:PAGE_SIZE]]
+
+
+def resource_last_id(*, session_pk: int) -> int:
+    last = ResourceUsage.objects.filter(session_id=session_pk).order_by("-pk").values_list("pk", flat=True).first()
+    return last or 0
+
+
+# The tails ------------------------------------------------------------------------------------------
+
+
+class _Tail:
+    """The one task of this process that reads a watched session's new rows and fans them out."""
+
+    def __init__(self, session_pk: int):
+        self.session_pk = session_pk
+        self.viewers = 0
+        # Set once the tail knows where the session's rows end: whatever commits later, it sends.
+        self.ready = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"session-stream-{session_pk}")
+
+    def alive(self) -> bool:
+        return not self.task.done() and self.task.get_loop() is asyncio.get_running_loop()
+
+    async def _run(self) -> None:
+        layer = get_channel_layer()
+        group = group_name(self.session_pk)
+        loop = asyncio.get_running_loop()
+        metric_after = resource_after = None
+        status = None  # None: the first poll sends the status, which consumers drop when unchanged
+        status_due = 0.0
+        while True:
+            try:
+                if metric_after is None:
+                    metric_after = await database_sync_to_async(metric_last_id)(session_pk=self.session_pk)
+                    resource_after = await database_sync_to_async(resource_last_id)(session_pk=self.session_pk)
+                    self.ready.set()
+                points = await database_sync_to_async(metric_points)(session_pk=self.session_pk, after=metric_after)
+                if points:
+                    # "after" lets a consumer see that it missed a message, and fetch the range itself.
+                    await layer.group_send(group, {"type": "stream.points", "after": metric_after, "points": points})
+                    metric_after = points[-1]["id"]
+                if loop.time() >= status_due:
+                    status_due = loop.time() + status_poll_seconds()
+                    state = await database_sync_to_async(session_state)(session_pk=self.session_pk)
+                    if state is not None and state != status:
+                        status = state
+                        await layer.group_send(group, {"type": "stream.status", "status": state})
+                    samples = await database_sync_to_async(resource_samples)(
+                        session_pk=self.session_pk, after=resource_after
+                    )
+                    if samples:
+                        resource_after = samples[-1]["id"]
+                        await layer.group_send(group, {"type": "stream.resources", "samples": samples})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("stream of session %s: reading the database failed", self.session_pk)
+                await asyncio.sleep(ERROR_BACKOFF_SECONDS)
+                continue
+            if len(points) < PAGE_SIZE:  # else more are waiting: read on at once
+                await asyncio.sleep(poll_seconds())
+
+
+_tails: dict[int, _Tail] = {}
+
+
+async def watch(*, session_pk: int) -> None:
+    """A viewer of `session_pk` joined: start its tail if none runs, and return once the tail sends
+    whatever commits from now on (so that the viewer's own reads, after this, leave no gap)."""
+    tail = _tails.get(session_pk)
+    if tail is None or not tail.alive():
+        # A tail of a closed event loop (a server restarted inside this process, as in tests) is replaced.
+        tail = _tails[session_pk] = _Tail(session_pk)
+    tail.viewers += 1
+    await tail.ready.wait()
+
+
+def unwatch(*, session_pk: int) -> asyncio.Task | None:
+    """A viewer left: stop the tail with the last one. Returns the stopped task (to await), if any."""
+    tail = _tails.get(session_pk)
+    if tail is None:
+        return None
+    tail.viewers -= 1
+    if tail.viewers > 0:
+        return None
+    del _tails[session_pk]
+    tail.task.cancel()
+    return tail.task
+
+
+def tails_running() -> int:
+    """How many sessions this process tails (for tests and the bench)."""
+    return sum(1 for tail in _tails.values() if not tail.task.done())
