@@ -5,6 +5,7 @@ DJANGO_SECRET_KEY     required in production; a demo key is used otherwise
 DJANGO_DEBUG          1/0, true/false (default: on, except in production)
 DJANGO_ALLOWED_HOSTS  comma-separated host names
 DATABASE_URL          e.g. postgres://user:pass@host:5432/name; unset means SQLite in var/db.sqlite3
+DATABASE_CONN_MAX_AGE seconds a PostgreSQL connection is kept (default 0: one per request, as ASGI needs)
 DJANGO_Q_WORKERS      django-q2 worker processes (default 2)
 TRADEMASTER_MAX_RETRIES  automatic retries of a failed training (default 2)
 TRADEMASTER_STREAM_POLL_SECONDS  how often a watched session's live stream reads new rows (default 0.05)
@@ -51,9 +52,12 @@ def secret_key_from_env(environ: Mapping[str, str], *, production: bool) -> str:
 def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
     url = environ.get("DATABASE_URL", "").strip()
     if url:
-        # Persistent connections with a health check: workers live for hours and PostgreSQL may
-        # restart under them.
-        return {"default": dict(dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True))}
+        # No persistent connections by default: under ASGI (daphne) every request's database work runs
+        # in a thread of its own, and persistent connections would keep one open per thread until
+        # PostgreSQL refuses more ("too many clients"). DATABASE_CONN_MAX_AGE turns them on where
+        # that cannot happen (a worker-only process); health checks catch a restarted server.
+        max_age = int(environ.get("DATABASE_CONN_MAX_AGE", "0"))
+        return {"default": dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))}
     var_dir = base_dir / "var"
     var_dir.mkdir(parents=True, exist_ok=True)
     return {

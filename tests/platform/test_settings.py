@@ -93,3 +93,10 @@ def test_django_q_never_hands_a_running_training_out_twice():
     assert cluster["orm"] == "default"
     assert cluster["max_attempts"] == 1
     assert cluster["retry"] > cluster["timeout"] >= 6 * 60 * 60
+
+
+def test_postgresql_connections_are_not_kept_by_default_because_asgi_opens_one_per_thread(tmp_path):
+    url = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test"}
+    assert databases_from_env(url, base_dir=tmp_path)["default"]["CONN_MAX_AGE"] == 0
+    kept = databases_from_env({**url, "DATABASE_CONN_MAX_AGE": "300"}, base_dir=tmp_path)
+    assert kept["default"]["CONN_MAX_AGE"] == 300
