@@ -3,7 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
 
-from sessions.models import PerformanceMetric, ResourceUsage, StrategySession
+from sessions.models import Alert, PerformanceMetric, ResourceUsage, StrategySession
 from sessions.services import IllegalTransition, session_requeue, session_stop
 from trademaster_web.errors import NotFound
 
@@ -93,3 +93,18 @@ class ResourceUsageAdmin(admin.ModelAdmin):
     raw_id_fields = ("session",)
     ordering = ("-recorded_at",)
     show_full_result_count = False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "session", "severity", "kind", "epoch", "value", "message", "acknowledged_at")
+    list_filter = ("severity", "kind", ("acknowledged_at", admin.EmptyFieldListFilter))
+    search_fields = ("message", "session__strategy__name", "session__strategy__owner__username")
+    list_select_related = ("session__strategy",)
+    raw_id_fields = ("session",)
+    ordering = ("-created_at", "-id")
+    # sessions.alerts records them from what the worker wrote; only the acknowledgement is a person's.
+    readonly_fields = ("session", "kind", "severity", "message", "epoch", "value", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,4 +1,4 @@
-"""WebSocket /ws/sessions/<id>/: a session's metric points, status and resource samples, live.
+"""WebSocket /ws/sessions/<id>/: a session's metric points, status, resource samples and alerts, live.
 
 Authentication: the login session (cookie) or an API token in the handshake's
 `Authorization: Bearer <token>` header. A refused connection is accepted, sent one
@@ -11,6 +11,10 @@ Messages to the client (JSON):
   {"type": "status", "status", "progress_epoch", "progress_total"}   on connect, then on every change
   {"type": "metrics", "points": [{"id", "epoch", "metric_type", "value", "timestamp"}, ...]}
   {"type": "resource", "id", "cpu_percent", "memory_mb", ..., "recorded_at"}   live samples only
+  {"type": "alert", "id", "kind", "severity", "message", "epoch", "value", "created_at"}
+      the session's existing alerts on connect (after the first status, in id order), then each new
+      one; kind: session_failed | loss_nan | loss_diverging | resource_limit; severity: warning |
+      critical; epoch and value may be null (value is null for NaN). Each alert once per connection.
   {"type": "error", "error"}
 Points come in id order, each once. Which ones: those after the id the client gives, as ?after=<id> in
 the URL (the stream starts at once) or as a message {"after": <id>} (0 for the whole history); without
@@ -80,6 +84,8 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
     # The last point id sent; None until the client says where to start.
     cursor: int | None = None
     last_status: dict | None = None
+    # The last alert id sent: alerts are sent from connect on, whatever the point cursor.
+    alert_cursor: int = 0
 
     async def connect(self):
         await self.accept()
@@ -101,6 +107,7 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(stream.group_name(pk), self.channel_name)
         await stream.watch(session_pk=pk)
         await self.stream_status({"status": await database_sync_to_async(stream.session_state)(session_pk=pk)})
+        await self._send_stored_alerts()
         if after is not None:
             await self._start(after)
 
@@ -144,6 +151,16 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
         for sample in event["samples"]:
             await self.send_json(sample)
 
+    async def stream_alerts(self, event):
+        if event["after"] > self.alert_cursor:
+            # A message this viewer missed (dropped by a full channel) carried the ones between.
+            await self._send_stored_alerts()
+        # The tail may send alerts this viewer already got from the record on connect.
+        for alert in event["alerts"]:
+            if alert["id"] > self.alert_cursor:
+                await self.send_json(alert)
+                self.alert_cursor = alert["id"]
+
     # -----------------------------------------------------------------------------------------------
 
     async def _start(self, after: int) -> None:
@@ -159,6 +176,18 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
             if points:
                 await self._send_points(points)
             if len(points) < stream.PAGE_SIZE:
+                return
+
+    async def _send_stored_alerts(self) -> None:
+        """Send the stored alerts above the alert cursor, a page at a time."""
+        while True:
+            alerts = await database_sync_to_async(stream.alerts_after)(
+                session_pk=self.session_pk, after=self.alert_cursor
+            )
+            for alert in alerts:
+                await self.send_json(alert)
+                self.alert_cursor = alert["id"]
+            if len(alerts) < stream.PAGE_SIZE:
                 return
 
     async def _send_points(self, points: list[dict]) -> None:

@@ -138,3 +138,52 @@ class ResourceUsage(models.Model):
 
     def __str__(self) -> str:
         return f"session {self.session_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AlertKind(models.TextChoices):
+    SESSION_FAILED = "session_failed", "Session failed"
+    LOSS_NAN = "loss_nan", "Loss is NaN or infinite"
+    LOSS_DIVERGING = "loss_diverging", "Loss diverging"
+    RESOURCE_LIMIT = "resource_limit", "Resource near its limit"
+
+
+class AlertSeverity(models.TextChoices):
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class Alert(models.Model):
+    """Something about a session a person should look at (sessions.alerts detects and records them)."""
+
+    Kind = AlertKind
+    Severity = AlertSeverity
+
+    session = models.ForeignKey(StrategySession, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    message = models.TextField()
+    epoch = models.PositiveIntegerField(null=True, blank=True, help_text="The epoch it is about, if any")
+    value = models.FloatField(null=True, blank=True, help_text="The reading that raised it (empty for NaN)")
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=AlertKind.values), name="alert_kind_valid"),
+            models.CheckConstraint(condition=Q(severity__in=AlertSeverity.values), name="alert_severity_valid"),
+            # An epoch run again (a retry resumed from an earlier checkpoint) must not raise its alert
+            # twice. NULL epochs are distinct here on both databases: resource alerts repeat (rate
+            # limited by the service), and a session fails once, which the next constraint says.
+            models.UniqueConstraint(fields=["session", "kind", "epoch"], name="alert_once_per_epoch"),
+            models.UniqueConstraint(
+                fields=["session", "kind"], condition=Q(kind=AlertKind.SESSION_FAILED), name="alert_one_failure",
+            ),
+        ]
+        indexes = [
+            # The stream's tail reads a session's new alerts by id.
+            models.Index(fields=["session", "id"], name="alert_session_id_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.kind} on session {self.session_id}"

@@ -35,6 +35,7 @@ class GpuProbe:
 
     def __init__(self, device: str):
         self._pynvml = self._handle = None
+        self.total_mb: float | None = None  # the device's memory, for the resource_limit alert
         if not device.startswith("cuda"):
             return
         try:
@@ -43,9 +44,10 @@ class GpuProbe:
             pynvml.nvmlInit()
             self._pynvml = pynvml
             self._handle = pynvml.nvmlDeviceGetHandleByIndex(int(device.partition(":")[2] or 0))
+            self.total_mb = pynvml.nvmlDeviceGetMemoryInfo(self._handle).total / _MB
         except Exception as error:  # NVMLError, ImportError, a bad index: all mean "no readings"
             log.info("no GPU readings for %s: %s", device, error)
-            self._handle = None
+            self._handle = self.total_mb = None
 
     def read(self, pid: int) -> tuple[float | None, float | None]:
         """(utilisation %, memory MB used by `pid`, or by the whole device when NVML cannot say)."""
@@ -83,6 +85,8 @@ class ResourceSampler:
         self.process.cpu_percent(None)  # the first call only sets the reference point
         self._io = self._io_bytes()
         self.gpu = GpuProbe(device)
+        # The machine's memory, against which a session's resident memory is judged (sessions.alerts).
+        self.memory_total_mb = psutil.virtual_memory().total / _MB
 
     def sample(self) -> dict[str, float | None]:
         io = self._io_bytes()
@@ -150,7 +154,10 @@ class Heartbeat:
             db.connection.close()
 
     def _record(self, sampler: ResourceSampler) -> None:
-        services.resource_usage_record(session=self.session, sample=sampler.sample())
+        services.resource_usage_record(
+            session=self.session, sample=sampler.sample(),
+            memory_total_mb=sampler.memory_total_mb, gpu_total_mb=sampler.gpu.total_mb,
+        )
 
     def _try(self, what: str, function, *args, **kwargs):
         # Whatever fails here (the database restarting, psutil) must not stop the beats that keep the

@@ -13,9 +13,9 @@ Why a poll of the database rather than a message bus:
 Inside one daphne process there is ONE tail task per watched session. Every STREAM_POLL_SECONDS it asks
 for the session's metric rows above the last id it saw (an indexed range query) and fans them out to
 the session's consumers in this process through the channel layer (group_send); 100 viewers of a
-session cost one query per tick, not 100. The session row and its resource samples are polled every
-STREAM_STATUS_POLL_SECONDS (they change every few seconds at most). The task stops when the last viewer
-leaves. The cost: one query per watched session per tick, and up to one tick of latency.
+session cost one query per tick, not 100. The session row, its resource samples and its alerts are
+polled every STREAM_STATUS_POLL_SECONDS (they change every few seconds at most). The task stops when the
+last viewer leaves. The cost: one query per watched session per tick, and up to one tick of latency.
 
 At scale (many watched sessions, several web processes) what would replace the timer is a wake-up:
 PostgreSQL LISTEN/NOTIFY (the worker NOTIFYs "session_<id>" after its commit, the tail LISTENs and
@@ -32,6 +32,9 @@ One assumption: a session's metric rows commit in id order. They do: one worker 
 time (session_transition hands it out), each epoch's rows in one transaction, and SQLite has a single
 writer. Two processes appending to one session at once on PostgreSQL could commit a lower id after a
 higher one, which a tail that has passed it would skip; that would need a per-session sequence number.
+Alerts have two writers in the worker (the training thread's epochs, the sampler thread's resource
+alerts), so on PostgreSQL two alerts committed within one tick in inverse id order could lose the lower
+one in the live feed; the record keeps it, and every (re)connect sends all of a session's alerts.
 """
 import asyncio
 import logging
@@ -41,7 +44,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from sessions.models import PerformanceMetric, ResourceUsage, StrategySession
+from sessions.models import Alert, PerformanceMetric, ResourceUsage, StrategySession
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ STATUS_FIELDS = ("status", "progress_epoch", "progress_total")
 RESOURCE_FIELDS = (
     "id", "cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb", "disk_io_mb", "network_io_mb", "recorded_at",
 )
+ALERT_FIELDS = ("id", "kind", "severity", "message", "epoch", "value", "created_at")
 # The tail keeps going after a database error (SQLite "database is locked" under a burst of writes,
 # a PostgreSQL restart), more slowly.
 ERROR_BACKOFF_SECONDS = 1.0
@@ -109,6 +113,17 @@ def resource_last_id(*, session_pk: int) -> int:
     return last or 0
 
 
+def alerts_after(*, session_pk: int, after: int) -> list[dict]:
+    """Up to PAGE_SIZE alerts of the session with id > `after`, in id order, as sent."""
+    rows = Alert.objects.filter(session_id=session_pk, pk__gt=after).order_by("pk").values(*ALERT_FIELDS)
+    return [{"type": "alert", **row, "created_at": row["created_at"].isoformat()} for row in rows[:PAGE_SIZE]]
+
+
+def alert_last_id(*, session_pk: int) -> int:
+    last = Alert.objects.filter(session_id=session_pk).order_by("-pk").values_list("pk", flat=True).first()
+    return last or 0
+
+
 # The tails ------------------------------------------------------------------------------------------
 
 
@@ -129,7 +144,7 @@ class _Tail:
         layer = get_channel_layer()
         group = group_name(self.session_pk)
         loop = asyncio.get_running_loop()
-        metric_after = resource_after = None
+        metric_after = resource_after = alert_after = None
         status = None  # None: the first poll sends the status, which consumers drop when unchanged
         status_due = 0.0
         while True:
@@ -137,6 +152,7 @@ class _Tail:
                 if metric_after is None:
                     metric_after = await database_sync_to_async(metric_last_id)(session_pk=self.session_pk)
                     resource_after = await database_sync_to_async(resource_last_id)(session_pk=self.session_pk)
+                    alert_after = await database_sync_to_async(alert_last_id)(session_pk=self.session_pk)
                     self.ready.set()
                 points = await database_sync_to_async(metric_points)(session_pk=self.session_pk, after=metric_after)
                 if points:
@@ -155,6 +171,10 @@ class _Tail:
                     if samples:
                         resource_after = samples[-1]["id"]
                         await layer.group_send(group, {"type": "stream.resources", "samples": samples})
+                    alerts = await database_sync_to_async(alerts_after)(session_pk=self.session_pk, after=alert_after)
+                    if alerts:
+                        await layer.group_send(group, {"type": "stream.alerts", "after": alert_after, "alerts": alerts})
+                        alert_after = alerts[-1]["id"]
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from sessions import alerts
 from sessions.models import SessionStatus, StrategySession
 from sessions.services.queue import dispatch_on_commit, retries_left
 from sessions.services.transitions import session_transition
@@ -100,5 +101,6 @@ def _recover(session: StrategySession, reason: str) -> bool:
         retries = settings.TRADEMASTER["MAX_RETRIES"]
         error = RETRIES_SPENT.format(reason=reason, attempts=locked.attempt, retries=retries)
         session_transition(session=locked, to=_S.FAILED, error=error)
+        alerts.alerts_session_failed(session=locked, error=error)
     session.refresh_from_db()
     return True

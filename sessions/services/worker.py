@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
+from sessions import alerts
 from sessions.models import PerformanceMetric, ResourceUsage, SessionStatus, StrategySession
 from sessions.selectors import LOG_FILE, session_run_dir
 from sessions.services.queue import dispatch_on_commit, retries_left
@@ -149,12 +150,13 @@ def session_record_epoch(
 
     Returns what the user asked meanwhile (stop, pause), or None, writing nothing, when the session
     is no longer this worker's. An epoch run again (a retry resumed from an earlier checkpoint)
-    replaces its rows.
+    replaces its rows. The epoch's alerts (NaN or diverging loss) are recorded with it.
     """
     requests = _lock_own(session)
     if requests is None:
         return None
     _write_metrics(session, epoch, metrics, replace=True)
+    alerts.alerts_check_epoch(session=session, epoch=epoch, metrics=metrics)
     _own(session).update(
         progress_epoch=epoch, progress_total=epochs, checkpoint_path=str(checkpoint), heartbeat_at=timezone.now()
     )
@@ -174,12 +176,22 @@ def session_backfill_metrics(*, session: StrategySession, history: list[dict[str
     missing = [metrics for metrics in history if int(metrics.get("epoch", 0)) not in have]
     for metrics in missing:
         _write_metrics(session, int(metrics["epoch"]), metrics, replace=False)
+        alerts.alerts_check_epoch(session=session, epoch=int(metrics["epoch"]), metrics=metrics)
     return len(missing)
 
 
-def resource_usage_record(*, session: StrategySession, sample: dict[str, float | None]) -> ResourceUsage:
-    """Store one resource sample of the process running `session` (keys: ResourceUsage's fields)."""
-    return ResourceUsage.objects.create(session_id=session.pk, **sample)
+def resource_usage_record(
+    *, session: StrategySession, sample: dict[str, float | None],
+    memory_total_mb: float | None = None, gpu_total_mb: float | None = None,
+) -> ResourceUsage:
+    """Store one resource sample of the process running `session` (keys: ResourceUsage's fields), and
+    a resource_limit alert when it is near the machine's memory or the device's, given their totals."""
+    usage = ResourceUsage.objects.create(session_id=session.pk, **sample)
+    alerts.alerts_check_resources(
+        session=session, memory_mb=usage.memory_mb, memory_total_mb=memory_total_mb,
+        gpu_memory_mb=usage.gpu_memory_mb, gpu_total_mb=gpu_total_mb,
+    )
+    return usage
 
 
 @transaction.atomic
@@ -208,6 +220,7 @@ def session_retry_or_fail(*, session: StrategySession, error: str, retry: bool =
         dispatch_on_commit(session)
     else:
         session_transition(session=session, to=_S.FAILED, error=error)
+        alerts.alerts_session_failed(session=session, error=error)
     return session
 
 

@@ -98,6 +98,9 @@ def test_once_its_retries_are_spent_a_lost_session_fails_with_the_reason(start, 
     lost.refresh_from_db()
     reason = HEARTBEAT_STOPPED.format(age=timeout + 5, timeout=timeout)
     assert (lost.status, lost.error) == (S.FAILED, RETRIES_SPENT.format(reason=reason, attempts=3, retries=2))
+    alert = lost.alerts.get()
+    assert (alert.kind, alert.severity) == ("session_failed", "critical")
+    assert alert.message == lost.error.splitlines()[-1].strip()
 
 
 def test_a_lost_session_being_stopped_or_paused_ends_as_asked(start, timeout, dead_pid):
