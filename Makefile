@@ -23,6 +23,9 @@ run: install
 # embedded SQLite default. TEST_DATABASE_URL overrides the local PostgreSQL.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work here);
+# CI runs as root on Debian, so a fresh machine gets it from apt.
 test: install-dev
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -q
 	$(PY) -m pytest -q tests/platform -m "not postgres"

@@ -67,3 +67,35 @@ def session_queued_exists() -> bool:
 def session_run_dir(*, session: StrategySession) -> Path:
     """Where a session's checkpoints and log file live: RUNS_DIR/<id>/."""
     return Path(settings.TRADEMASTER["RUNS_DIR"]) / str(session.pk)
+
+
+# The comparison page ------------------------------------------------------------------------------
+
+COMPARE_MAX = 10
+# What the comparison page overlays, by epoch: what an operator compares runs by first.
+COMPARE_METRICS = ("eval/total_return", "eval/sharpe", "train/loss")
+
+
+def session_compare(*, user, ids: list[int]) -> list[StrategySession]:
+    """The sessions of `ids` in that order (duplicates dropped); NotFound if `user` may not see one of
+    them, so that a shared link to someone else's run reads as missing, as its detail page does."""
+    ids = list(dict.fromkeys(ids))
+    found = session_list(user=user).in_bulk(ids)
+    for pk in ids:
+        if pk not in found:
+            raise NotFound(SESSION_NOT_FOUND.format(pk=pk))
+    return [found[pk] for pk in ids]
+
+
+def metric_series(*, sessions: list[StrategySession], metric_types=COMPARE_METRICS) -> dict[int, dict[str, list]]:
+    """session id -> metric type -> [[epoch, value], ...] by epoch, in one query. A value is None where
+    the metric was NaN/inf."""
+    series: dict[int, dict[str, list]] = {s.pk: {name: [] for name in metric_types} for s in sessions}
+    rows = (
+        PerformanceMetric.objects.filter(session__in=sessions, metric_type__in=metric_types)
+        .order_by("session_id", "epoch", "pk")
+        .values_list("session_id", "metric_type", "epoch", "value")
+    )
+    for session_pk, metric_type, epoch, value in rows:
+        series[session_pk][metric_type].append([epoch, value])
+    return series

@@ -6,6 +6,7 @@ app_name = "sessions"
 
 urlpatterns = [
     path("", views.session_list_view, name="list"),
+    path("compare/", views.session_compare_view, name="compare"),
     path("<int:pk>/", views.session_detail_view, name="detail"),
     path("<int:pk>/pause/", views.session_pause_view, name="pause"),
     path("<int:pk>/resume/", views.session_resume_view, name="resume"),

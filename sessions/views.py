@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -71,6 +71,7 @@ def session_list_view(request):
 @login_required
 def session_detail_view(request, pk: int):
     session = _get_or_404(request, pk)
+    usage = list(session.resource_usage.order_by("-recorded_at")[:RESOURCE_ROWS])
     latest = _latest_metrics_cursor(session)
     after = _non_negative_int(request.GET.get("after"), default=latest)
     metrics = selectors.metric_page(session=session, after=after, limit=METRICS_PER_PAGE)
@@ -80,7 +81,9 @@ def session_detail_view(request, pk: int):
         "after": after,
         "latest": latest,
         "next_after": metrics[-1].pk if len(metrics) == METRICS_PER_PAGE else None,
-        "usage": session.resource_usage.order_by("-recorded_at")[:RESOURCE_ROWS],
+        "usage": usage,
+        # The live charts start from these samples: the stream sends only new ones.
+        "usage_history": [_sample(row) for row in reversed(usage)],
         "log_tail": log_tail(session.log_path, lines=LOG_LINES),
         "has_report": selectors.session_report(session=session) is not None,
     })
@@ -167,10 +170,88 @@ def session_report_view(request, pk: int):
         "trade_rows": [[trade.get(c) for c in trade_columns] for trade in trades_page.object_list],
         "equity_chart": _equity_chart(report),
         "drawdown_chart": _drawdown_chart(report),
+        "report_curves": report_curves(report),
+    })
+
+
+@login_required
+def session_compare_view(request):
+    """/sessions/compare/?ids=1,2,3 (or ?ids=1&ids=2, as the list's checkboxes send it)."""
+    try:
+        ids = compare_ids(request.GET.getlist("ids"))
+    except ValueError as error:
+        return HttpResponseBadRequest(str(error))
+    try:
+        sessions = selectors.session_compare(user=request.user, ids=ids)
+    except NotFound as error:
+        raise Http404(str(error)) from None
+    series = selectors.metric_series(sessions=sessions)
+    return render(request, "sessions/compare.html", {
+        "rows": [_compare_row(session, series[session.pk]) for session in sessions],
+        "curve_names": selectors.COMPARE_METRICS,
+        "report_names": COMPARE_REPORT_METRICS,
+        "chart_data": {
+            "sessions": [{"id": s.pk, "label": f"#{s.pk} {s.strategy.name}"} for s in sessions],
+            "series": {name: {str(s.pk): series[s.pk][name] for s in sessions} for name in selectors.COMPARE_METRICS},
+        },
     })
 
 
 # ------------------------------------------------------------------------------- shaping for display
+
+COMPARE_IDS_REQUIRED = "ids: give the sessions to compare, e.g. ?ids=1,2,3"
+COMPARE_IDS_INVALID = "ids: {value!r} is not a session id"
+COMPARE_IDS_TOO_MANY = "ids: at most {max} sessions at a time"
+# The test-split numbers of the sessions' reports, beside their last epoch's.
+COMPARE_REPORT_METRICS = ("total_return", "sharpe", "max_drawdown")
+
+
+def compare_ids(values: list[str]) -> list[int]:
+    """The session ids of ?ids=1,2,3 and/or ?ids=1&ids=2, in order; ValueError on anything else."""
+    parts = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    if not parts:
+        raise ValueError(COMPARE_IDS_REQUIRED)
+    ids = []
+    for part in parts:
+        if not part.isdigit():
+            raise ValueError(COMPARE_IDS_INVALID.format(value=part))
+        ids.append(int(part))
+    if len(set(ids)) > selectors.COMPARE_MAX:
+        raise ValueError(COMPARE_IDS_TOO_MANY.format(max=selectors.COMPARE_MAX))
+    return ids
+
+
+def _compare_row(session, series: dict[str, list]) -> dict:
+    report = selectors.session_report(session=session) or {}
+    metrics = report.get("metrics") or {}
+    return {
+        "session": session,
+        "epochs": max((points[-1][0] for points in series.values() if points), default=None),
+        # The last epoch's value: where each run ended, not its best.
+        "last": [(name, points[-1][1] if points else None) for name, points in series.items()],
+        "report": [(name, metrics.get(name)) for name in COMPARE_REPORT_METRICS],
+    }
+
+
+def report_curves(report: dict) -> dict | None:
+    """The equity and drawdown curves as columns for the report page's charts (json_script)."""
+    equity, drawdown = report.get("equity_curve") or [], report.get("drawdown") or []
+    if not equity and not drawdown:
+        return None
+    return {
+        "benchmark_label": _benchmark_label(report),
+        "equity": {"dates": [str(p.get("date")) for p in equity], "strategy": [p.get("value") for p in equity],
+                   "benchmark": [p.get("benchmark") for p in equity]},
+        "drawdown": {"dates": [str(p.get("date")) for p in drawdown], "strategy": [p.get("strategy") for p in drawdown],
+                     "benchmark": [p.get("benchmark") for p in drawdown]},
+    }
+
+
+def _sample(row) -> dict:
+    return {
+        "cpu_percent": row.cpu_percent, "memory_mb": row.memory_mb, "gpu_percent": row.gpu_percent,
+        "gpu_memory_mb": row.gpu_memory_mb, "recorded_at": row.recorded_at.isoformat(),
+    }
 
 def metric_rows(report: dict) -> list[tuple[str, object, object]]:
     """(name, strategy, benchmark) for every metric either side reports, the strategy's order first."""
