@@ -17,7 +17,10 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 Task = Literal["portfolio_management", "algorithmic_trading", "order_execution"]
 TASKS: tuple[str, ...] = ("portfolio_management", "algorithmic_trading", "order_execution")
@@ -119,18 +122,19 @@ def deep_merge(base: Mapping, override: Mapping) -> dict:
     return out
 
 
-def _validate_section(section: str, cls: type, values: dict) -> dict:
-    """Validate `values` with a parameter dataclass; errors carry the section in their loc."""
+def _validate_section(cls: type, values: dict) -> dict:
+    """`values` validated by a parameter dataclass, as a dict with every default filled in.
+
+    Raised from a field validator, the errors' locs get the field's name in front (("env", "window")).
+    """
     known = {f.name for f in dataclasses.fields(cls)}
-    errors = [
-        {"type": "extra_forbidden", "loc": (section, key), "input": values[key]} for key in values if key not in known
-    ]
+    errors = [{"type": "extra_forbidden", "loc": (key,), "input": values[key]} for key in values if key not in known]
     params = None
     try:
         params = TypeAdapter(cls).validate_python(values)
     except ValidationError as exc:
         errors += [
-            {"type": e["type"], "loc": (section, *e["loc"]), "input": e["input"], "ctx": e.get("ctx", {})}
+            {"type": e["type"], "loc": e["loc"], "input": e["input"], "ctx": e.get("ctx", {})}
             for e in exc.errors()
             # Unknown names are reported above, the same way whether or not the dataclass forbids extras.
             if e["type"] not in ("extra_forbidden", "unexpected_keyword_argument")
@@ -142,8 +146,6 @@ def _validate_section(section: str, cls: type, values: dict) -> dict:
 
 def config_error(loc: tuple, message: str, value: Any) -> ValidationError:
     """A ValidationError at field path `loc`, shaped like pydantic's own."""
-    from pydantic_core import PydanticCustomError
-
     return ValidationError.from_exception_data(
         "RunConfig", [{"type": PydanticCustomError("value_error", message), "loc": loc, "input": value}]
     )
@@ -158,8 +160,11 @@ class RunConfig(BaseModel):
     dataset: str = Field(min_length=1, max_length=200, description="Dataset name (a file path, or 'synthetic')")
     agent: str = Field(min_length=1, description="Agent: ppo, a2c, dqn, sac, eiie, or a baseline")
     split: SplitConfig = Field(default_factory=SplitConfig)
-    env: dict[str, Any] = Field(default_factory=dict, description="Environment parameters of the task")
-    agent_params: dict[str, Any] = Field(default_factory=dict, description="Hyperparameters of the agent")
+    # validate_default: an absent section is filled with its dataclass's defaults by the validators below.
+    env: dict[str, Any] = Field(default_factory=dict, validate_default=True,
+                                description="Environment parameters of the task")
+    agent_params: dict[str, Any] = Field(default_factory=dict, validate_default=True,
+                                         description="Hyperparameters of the agent")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
 
     @model_validator(mode="before")
@@ -171,35 +176,40 @@ class RunConfig(BaseModel):
                 data = deep_merge(defaults, data)
         return data
 
-    @model_validator(mode="after")
-    def _validate_sections(self) -> "RunConfig":
+    # Field validators rather than one model validator: each section is checked even when another
+    # field is invalid, so a form gets every error in one round. Fields validate in declaration order,
+    # so `info.data` holds task and agent when they are valid (and lacks them when they are not, which
+    # has been reported on their own field).
+    @field_validator("agent")
+    @classmethod
+    def _known_agent_for_task(cls, agent: str, info: ValidationInfo) -> str:
         from engine.agents import AGENTS
+
+        agent_cls = AGENTS.get(agent)
+        if agent_cls is None:
+            raise PydanticCustomError("unknown_agent", UNKNOWN_AGENT.format(agent=agent, choices=", ".join(AGENTS)))
+        task = info.data.get("task")
+        if task is not None and task not in agent_cls.tasks:
+            choices = ", ".join(name for name, c in AGENTS.items() if task in c.tasks)
+            raise PydanticCustomError("agent_not_for_task",
+                                      AGENT_NOT_FOR_TASK.format(agent=agent, task=task, choices=choices))
+        return agent
+
+    @field_validator("env")
+    @classmethod
+    def _env_of_task(cls, env: dict, info: ValidationInfo) -> dict:
         from engine.envs import PARAMS
 
-        agent_cls = AGENTS.get(self.agent)
-        if agent_cls is None:
-            raise config_error(("agent",), UNKNOWN_AGENT.format(agent=self.agent, choices=", ".join(AGENTS)), self.agent)
-        if self.task not in agent_cls.tasks:
-            choices = ", ".join(name for name, cls in AGENTS.items() if self.task in cls.tasks)
-            raise config_error(
-                ("agent",), AGENT_NOT_FOR_TASK.format(agent=self.agent, task=self.task, choices=choices), self.agent
-            )
-        errors: list = []
-        validated = {}
-        for section, cls in (("env", PARAMS[self.task]), ("agent_params", agent_cls.Params)):
-            try:
-                validated[section] = _validate_section(section, cls, getattr(self, section))
-            except ValidationError as exc:
-                errors += exc.errors()
-        if errors:
-            raise ValidationError.from_exception_data("RunConfig", [
-                {"type": e["type"], "loc": e["loc"], "input": e["input"], "ctx": e.get("ctx", {})} for e in errors
-            ])
-        env, agent_params = validated["env"], validated["agent_params"]
-        # Assigning through __dict__ skips validate_assignment recursion; the values are validated above.
-        self.__dict__["env"] = env
-        self.__dict__["agent_params"] = agent_params
-        return self
+        task = info.data.get("task")
+        return env if task is None else _validate_section(PARAMS[task], env)
+
+    @field_validator("agent_params")
+    @classmethod
+    def _params_of_agent(cls, params: dict, info: ValidationInfo) -> dict:
+        from engine.agents import AGENTS
+
+        agent = info.data.get("agent")
+        return params if agent is None else _validate_section(AGENTS[agent].Params, params)
 
     def env_params(self):
         from engine.envs import PARAMS

@@ -111,3 +111,10 @@ def test_schema_of_a_pair_carries_that_pairs_defaults_and_descriptions():
     assert window["description"]
     assert sch["env"]["properties"]["episode_length"]["default"] == 256
     assert "learning_rate" in sch["agent_params"]["properties"]
+
+
+def test_errors_in_every_section_are_reported_in_one_round():
+    with pytest.raises(ValidationError) as exc:
+        RunConfig.model_validate({**MINIMAL, "env": {"window": 0}, "agent_params": {"learning_rate": -1},
+                                  "trainer": {"epochs": 0}})
+    assert set(error_locs(exc.value)) == {("env", "window"), ("agent_params", "learning_rate"), ("trainer", "epochs")}

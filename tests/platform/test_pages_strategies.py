@@ -219,11 +219,17 @@ def test_invalid_values_come_back_on_their_inputs_and_nothing_is_saved(ada, data
 
 
 def test_a_trainer_value_out_of_bounds_is_reported_on_its_input(ada, dataset):
-    # The engine checks the env and agent sections only once the trainer and split sections pass, so
-    # this one is on its own.
     response = ada.post(CREATE, shown_form(ada, CREATE) | {"name": "broken", "trainer__epochs": "0"})
 
     assert response.context["form"].errors == {"trainer__epochs": ["Input should be greater than or equal to 1"]}
+    assert not Strategy.objects.exists()
+
+
+def test_errors_in_several_sections_are_all_reported_in_one_round(ada, dataset):
+    response = ada.post(CREATE, shown_form(ada, CREATE) | {"name": "broken", "trainer__epochs": "0",
+                                                         "env__window": "0"})
+
+    assert set(response.context["form"].errors) == {"trainer__epochs", "env__window"}
     assert not Strategy.objects.exists()
 
 
