@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from engine.data.market import MarketData
 
@@ -124,3 +125,24 @@ def window_table(market: MarketData, bars: EpisodeBars, window: int) -> np.ndarr
 
 def iso_date(market: MarketData, bar: int) -> str:
     return str(np.datetime_as_string(market.dates[bar], unit="s"))
+
+
+class StartPositions:
+    """Where the copies of a batched env start their episodes, as positions counted from the first
+    decision bar: all at 0, or, with random starts, uniform over [0, last_start] drawn from a
+    generator that `seed` (called by reset) makes reproducible."""
+
+    def __init__(self, *, num_envs: int, last_start: int, random: bool, device: torch.device):
+        self.num_envs, self.last_start, self.device = num_envs, last_start, device
+        self.random = random and last_start > 0
+        self.generator = torch.Generator(device=device)
+        self.generator.seed()
+
+    def seed(self, seed: int | None) -> None:
+        if seed is not None:
+            self.generator.manual_seed(int(seed))
+
+    def draw(self) -> torch.Tensor:
+        if not self.random:
+            return torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        return torch.randint(0, self.last_start + 1, (self.num_envs,), generator=self.generator, device=self.device)

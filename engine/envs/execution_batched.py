@@ -16,6 +16,7 @@ import torch
 from engine.data.market import MarketData
 from engine.device import resolve_device
 from engine.envs._common import (
+    StartPositions,
     BAD_ACTIONS,
     BAD_NUM_ENVS,
     OBS_CLIP,
@@ -67,8 +68,6 @@ class BatchedOrderExecutionEnv:
 
         # Positions count decision bars from the first one: position k is bar first + k.
         first, end = self.bars.first, self.bars.end
-        self._last_start = self.bars.last_start - first
-        self._random_starts = p.random_start and self._last_start > 0
         self._table = torch.from_numpy(window_table(self.market, self.bars, p.window)).to(self.device)
         close = np.asarray(self.market.close[first:end, 0], dtype=np.float64)
         self._close = torch.from_numpy(close).to(self.device)
@@ -76,8 +75,8 @@ class BatchedOrderExecutionEnv:
         self._liquidity = torch.from_numpy(np.ascontiguousarray(liquidity)).to(self.device)
         self._sign = side_sign(p)
 
-        self._gen = torch.Generator(device=self.device)
-        self._gen.seed()
+        self._starts = StartPositions(num_envs=b, last_start=self.bars.last_start - first,
+                                      random=p.random_start, device=self.device)
         zeros = torch.zeros(b, dtype=torch.float64, device=self.device)
         self._pos = torch.zeros(b, dtype=torch.int64, device=self.device)
         self._steps = torch.zeros(b, dtype=torch.int64, device=self.device)
@@ -93,15 +92,9 @@ class BatchedOrderExecutionEnv:
         extra = torch.stack((remaining / p.quantity, steps_left, move), dim=1)
         return torch.cat((self._table.index_select(0, pos), extra.float()), dim=1)
 
-    def _start_positions(self) -> torch.Tensor:
-        if not self._random_starts:
-            return torch.zeros_like(self._pos)
-        return torch.randint(0, self._last_start + 1, (self.num_envs,), generator=self._gen, device=self.device)
-
     def reset(self, *, seed: int | None = None) -> torch.Tensor:
-        if seed is not None:
-            self._gen.manual_seed(int(seed))
-        self._pos = self._start_positions()
+        self._starts.seed(seed)
+        self._pos = self._starts.draw()
         self._steps.zero_()
         self._arrival = self._close.index_select(0, self._pos)
         self._remaining.fill_(float(self.params.quantity))
@@ -132,7 +125,7 @@ class BatchedOrderExecutionEnv:
         truncated = torch.zeros_like(terminated)
 
         # Auto-reset, without a Python branch on which copies ended.
-        starts = self._start_positions()
+        starts = self._starts.draw()
         self._pos = torch.where(terminated, starts, new_pos)
         self._steps = torch.where(terminated, 0, steps)
         self._arrival = torch.where(terminated, self._close.index_select(0, starts), arrival)

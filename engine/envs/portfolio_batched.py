@@ -16,7 +16,15 @@ import torch
 
 from engine.data.market import MarketData
 from engine.device import resolve_device
-from engine.envs._common import BAD_ACTIONS, BAD_NUM_ENVS, check_close, episode_bars, resolve_params, window_table
+from engine.envs._common import (
+    BAD_ACTIONS,
+    BAD_NUM_ENVS,
+    StartPositions,
+    check_close,
+    episode_bars,
+    resolve_params,
+    window_table,
+)
 from engine.envs.base import ObsLayout
 from engine.envs.portfolio import MIN_GROWTH, PortfolioParams, default_market, pin_bound, portfolio_spaces, weight_clip
 
@@ -51,8 +59,6 @@ class BatchedPortfolioManagementEnv:
         # Positions count decision bars from the first one: position k is bar first + k. The last
         # position (bar end-1) is only ever observed, never stepped from.
         self._last_pos = self.bars.end - 1 - self.bars.first
-        self._last_start = self.bars.last_start - self.bars.first
-        self._random_starts = p.episode_length is not None and self._last_start > 0
         self._table = self._observation_table().to(self.device)
         close = np.asarray(self.market.close[self.bars.first:self.bars.end], dtype=np.float64)
         rel = np.ones((len(close) - 1, n + 1))
@@ -65,8 +71,8 @@ class BatchedPortfolioManagementEnv:
         self._weight_clip = weight_clip(p.long_only)
         self._cash_only = torch.zeros(n + 1, dtype=torch.float64, device=self.device)
         self._cash_only[0] = 1.0
-        self._gen = torch.Generator(device=self.device)
-        self._gen.seed()
+        self._starts = StartPositions(num_envs=b, last_start=self.bars.last_start - self.bars.first,
+                                      random=p.episode_length is not None, device=self.device)
         self._pos = torch.zeros(b, dtype=torch.int64, device=self.device)
         self._steps = torch.zeros(b, dtype=torch.int64, device=self.device)
         self._value = torch.full((b,), float(p.initial_cash), dtype=torch.float64, device=self.device)
@@ -87,15 +93,9 @@ class BatchedPortfolioManagementEnv:
         extra.copy_(weights.clamp(*self._weight_clip))
         return obs
 
-    def _start_positions(self) -> torch.Tensor:
-        if not self._random_starts:
-            return torch.zeros_like(self._pos)
-        return torch.randint(0, self._last_start + 1, (self.num_envs,), generator=self._gen, device=self.device)
-
     def reset(self, *, seed: int | None = None) -> torch.Tensor:
-        if seed is not None:
-            self._gen.manual_seed(int(seed))
-        self._pos = self._start_positions()
+        self._starts.seed(seed)
+        self._pos = self._starts.draw()
         self._steps.zero_()
         self._value.fill_(float(self.params.initial_cash))
         self._weights.copy_(self._cash_only.expand_as(self._weights))
@@ -148,7 +148,7 @@ class BatchedPortfolioManagementEnv:
 
         # Auto-reset, without a Python branch on which copies ended.
         done_col = done.unsqueeze(1)
-        self._pos = torch.where(done, self._start_positions(), pos)
+        self._pos = torch.where(done, self._starts.draw(), pos)
         self._steps = torch.where(done, 0, steps)
         self._value = torch.where(done, float(p.initial_cash), new_value)
         self._weights = torch.where(done_col, self._cash_only, new_weights)

@@ -16,6 +16,7 @@ import torch
 from engine.data.market import MarketData
 from engine.device import resolve_device
 from engine.envs._common import (
+    StartPositions,
     BAD_ACTIONS,
     BAD_NUM_ENVS,
     OBS_CLIP,
@@ -60,16 +61,14 @@ class BatchedAlgorithmicTradingEnv:
         # Positions count decision bars from the first one: position k is bar first + k. The last
         # position (bar end-1) is only ever observed, never stepped from.
         self._last_pos = self.bars.end - 1 - self.bars.first
-        self._last_start = self.bars.last_start - self.bars.first
-        self._random_starts = p.episode_length is not None and self._last_start > 0
         self._table = torch.from_numpy(window_table(self.market, self.bars, p.window)).to(self.device)
         close = np.asarray(self.market.close[self.bars.first:self.bars.end, 0], dtype=np.float64)
         self._close = torch.from_numpy(close).to(self.device)
         exposures = (0.0, 1.0) if p.long_only else (-1.0, 0.0, 1.0)
         self._exposures = torch.tensor(exposures, dtype=torch.float64, device=self.device)
 
-        self._gen = torch.Generator(device=self.device)
-        self._gen.seed()
+        self._starts = StartPositions(num_envs=b, last_start=self.bars.last_start - self.bars.first,
+                                      random=p.episode_length is not None, device=self.device)
         self._pos = torch.zeros(b, dtype=torch.int64, device=self.device)
         self._steps = torch.zeros(b, dtype=torch.int64, device=self.device)
         self._shares = torch.zeros(b, dtype=torch.float64, device=self.device)
@@ -86,15 +85,9 @@ class BatchedAlgorithmicTradingEnv:
         extra = torch.where(alive.unsqueeze(1), extra, 0.0)
         return torch.cat((self._table.index_select(0, pos), extra.float()), dim=1)
 
-    def _start_positions(self) -> torch.Tensor:
-        if not self._random_starts:
-            return torch.zeros_like(self._pos)
-        return torch.randint(0, self._last_start + 1, (self.num_envs,), generator=self._gen, device=self.device)
-
     def reset(self, *, seed: int | None = None) -> torch.Tensor:
-        if seed is not None:
-            self._gen.manual_seed(int(seed))
-        self._pos = self._start_positions()
+        self._starts.seed(seed)
+        self._pos = self._starts.draw()
         self._steps.zero_()
         self._shares.zero_()
         self._cash.fill_(float(self.params.initial_cash))
@@ -152,7 +145,7 @@ class BatchedAlgorithmicTradingEnv:
         done = terminated | truncated
 
         # Auto-reset, without a Python branch on which copies ended.
-        self._pos = torch.where(done, self._start_positions(), new_pos)
+        self._pos = torch.where(done, self._starts.draw(), new_pos)
         self._steps = torch.where(done, 0, steps)
         self._shares = torch.where(done, 0.0, new_shares)
         self._cash = torch.where(done, float(p.initial_cash), new_cash)
