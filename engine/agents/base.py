@@ -50,6 +50,15 @@ class Agent(ABC):
         """
         raise NotImplementedError(f"{self.name} does not learn")
 
+    def _begin_epoch(self, env: BatchedEnv, n_steps: int, seed: int) -> tuple[torch.Generator, torch.Tensor]:
+        """How every learn_epoch starts: the epoch's generator seeded with `seed`, and the first
+        observations of `env.reset(seed=seed)` on the agent's device."""
+        if n_steps <= 0:
+            raise ValueError(f"n_steps must be positive, got {n_steps}")
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(seed)
+        return generator, env.reset(seed=seed).to(self.device)
+
     def state_dict(self) -> dict:
         """Networks and optimizers; what a checkpoint needs besides RNG states and the epoch."""
         return {}

@@ -157,12 +157,8 @@ class EIIE(Agent):
     def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int) -> dict[str, float]:
         """Rollouts of `n_steps` per env (shortened to ceil(n_steps / num_envs) when the epoch is
         smaller), each followed by `update_epochs` passes of minibatch gradient ascent on J."""
-        if n_steps <= 0:
-            raise ValueError(f"n_steps must be positive, got {n_steps}")
+        generator, obs = self._begin_epoch(env, n_steps, seed)
         p = self.params
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(seed)
-        obs = env.reset(seed=seed).to(self.device)
         num_envs = obs.shape[0]
         rollout_len = min(p.n_steps, math.ceil(n_steps / num_envs))
         n_rollouts = math.ceil(n_steps / (num_envs * rollout_len))

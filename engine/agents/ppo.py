@@ -176,11 +176,7 @@ class OnPolicyAgent(Agent):
         """About `n_steps` env-steps in rollouts of `params.n_steps` steps per env, one update after
         each. When n_steps < num_envs * params.n_steps the rollout is shortened to
         ceil(n_steps / num_envs) steps, so that a wide batch does not overshoot the epoch."""
-        if n_steps <= 0:
-            raise ValueError(f"n_steps must be positive, got {n_steps}")
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(seed)
-        obs = env.reset(seed=seed).to(self.device)
+        generator, obs = self._begin_epoch(env, n_steps, seed)
         num_envs = obs.shape[0]
         rollout_len = min(self.params.n_steps, math.ceil(n_steps / num_envs))
         n_rollouts = math.ceil(n_steps / (num_envs * rollout_len))

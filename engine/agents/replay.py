@@ -104,12 +104,8 @@ class OffPolicyAgent(Agent):
         """ceil(n_steps / num_envs) steps of the batched env into a fresh replay buffer; after every
         `train_frequency` of them, once the epoch has collected `learning_starts` transitions,
         `gradient_steps` updates on minibatches of `batch_size` sampled from it."""
-        if n_steps <= 0:
-            raise ValueError(f"n_steps must be positive, got {n_steps}")
+        generator, obs = self._begin_epoch(env, n_steps, seed)
         p = self.params
-        generator = torch.Generator(device=self.device)
-        generator.manual_seed(seed)
-        obs = env.reset(seed=seed).to(self.device)
         num_envs = obs.shape[0]
         n_iters = math.ceil(n_steps / num_envs)
         # No larger than the epoch needs: the buffer does not outlive it.
