@@ -1,5 +1,5 @@
 """A run config file made into a strategy, the way `manage.py train` takes them: the engine's
-RunConfig JSON (what `python -m engine train` reads), its dataset imported when it is a file the
+RunConfig JSON (engine.config.RunConfig), its dataset imported when it is a file the
 platform does not have yet."""
 import hashlib
 from pathlib import Path
@@ -29,7 +29,7 @@ def strategy_from_config(*, config: dict[str, Any], owner, name: str, base_dir: 
     config["dataset"] may be a CSV file or folder (relative to `base_dir`): the dataset already
     imported from the same bytes is used, else the file is imported (named after it); the name of an
     imported dataset; or an engine built-in ("synthetic"), registered as a dataset whose path is that
-    name, so the engine generates exactly the market `python -m engine` would.
+    name, so the engine generates exactly the built-in market (engine.data.catalog).
 
     Raises Django's ValidationError on "dataset" for anything else, and strategy_create's errors
     (pydantic's ValidationError with the field paths for a bad config).

@@ -25,7 +25,7 @@ SHOWN_METRICS = ("train/loss", "eval/sharpe", "eval/total_return")
 
 class Command(BaseCommand):
     help = (
-        "Train run config files (the engine's RunConfig JSON, as `python -m engine train` reads them): each "
+        "Train run config files (the engine's RunConfig JSON): each "
         "becomes a strategy and a training session, queued for the workers (`manage.py qcluster`) or, "
         "with --inline, trained here. A dataset given as a file path is imported first if it is new."
     )
