@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -50,11 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
+from trademaster_web.serve import default_processes  # noqa: E402
 from bench.stream import (  # noqa: E402
     PYTHON,
     SETTINGS_MODULE,
     WAIT,
-    Daphne,
+    Serve,
     environment,
     migrate,
     percentile,
@@ -264,21 +266,30 @@ class Endpoint:
         self.name, self.paths, self.headers = name, paths, headers
 
 
-async def load(port: int, endpoint: Endpoint, *, clients: int, requests: int) -> dict:
-    """`clients` connections, each making `requests` requests one after another, all at once."""
+async def load(port: int, endpoint: Endpoint, *, clients: int, requests: int, rate: float | None = None) -> dict:
+    """`clients` connections, each making `requests` requests one after another, all at once: back to
+    back (closed loop), or with `rate`, each client at `rate` requests a second from a random phase
+    (open loop). Open-loop latency counts from when a request was due, not when it could be sent: a
+    client kept waiting by a slow answer does not hide the wait (no coordinated omission)."""
     connections = [Connection(port) for _ in range(clients)]
-    # Connected first (daphne's listen backlog is Twisted's 50): only the requests are timed.
+    # Connected first: only the requests are timed.
     for batch in range(0, clients, 25):
         await asyncio.gather(*(c.open() for c in connections[batch:batch + 25]))
     latencies: list[float] = []
     errors: dict[str, int] = {}
     start_line = asyncio.Event()
+    rng = random.Random(11)
+    phases = [rng.uniform(0, 1 / rate) if rate else 0.0 for _ in range(clients)]
+    began = 0.0
 
     async def client(index: int, connection: Connection) -> None:
         await start_line.wait()
         for n in range(requests):
             path = endpoint.paths[(index * requests + n) % len(endpoint.paths)]
-            began = time.perf_counter()
+            due = time.perf_counter()
+            if rate:
+                due = began + phases[index] + n / rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             try:
                 status, _, _ = await connection.request("GET", path, headers=endpoint.headers)
                 if not 200 <= status < 300:
@@ -286,7 +297,7 @@ async def load(port: int, endpoint: Endpoint, *, clients: int, requests: int) ->
             except (HttpError, OSError, asyncio.TimeoutError, ValueError) as error:
                 errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
                 await connection.close()
-            latencies.append((time.perf_counter() - began) * 1000)
+            latencies.append((time.perf_counter() - due) * 1000)
 
     tasks = [asyncio.create_task(client(i, c)) for i, c in enumerate(connections)]
     began = time.perf_counter()
@@ -311,12 +322,24 @@ def load_line(name: str, result: dict) -> str:
             f"errors {errors}{detail}  {'ok' if p95 < 100 and not errors else 'MISSES the target'}")
 
 
-async def latency_under_load(port: int, endpoints: list[Endpoint], *, clients: int, requests: int) -> None:
-    print(f"1. latency: one client alone ({requests * 5} requests; the time daphne spends on one request)")
+async def latency_under_load(port: int, endpoints: list[Endpoint], *, clients: int, requests: int,
+                             rates: list[float]) -> None:
+    # Untimed: a fresh process's first requests import and build what later ones reuse (templates, the
+    # API's schemas), and the kernel spreads connections over the processes, so every one is warmed.
+    for endpoint in endpoints:
+        await load(port, endpoint, clients=min(clients, 20), requests=3)
+    print(f"1. latency: one client alone ({requests * 5} requests back to back: the time one request takes)")
     for endpoint in endpoints:
         print(load_line(endpoint.name, await load(port, endpoint, clients=1, requests=requests * 5)), flush=True)
-    print(f"1. latency under load: {clients} concurrent clients x {requests} requests each, keep-alive "
-          f"(target p95 < 100 ms, no errors)")
+    for rate in rates:
+        print(f"1. latency under load: {clients} concurrent clients, each {rate:g} request(s) a second "
+              f"({clients * rate:g} req/s offered), {requests} requests each, keep-alive (target p95 < 100 ms, "
+              f"no errors)")
+        for endpoint in endpoints:
+            result = await load(port, endpoint, clients=clients, requests=requests, rate=rate)
+            print(load_line(endpoint.name, result), flush=True)
+    print(f"1. saturation: {clients} concurrent clients x {requests} requests each, back to back (closed loop: "
+          f"each sends its next request as soon as the last is answered; what the server can do at most)")
     for endpoint in endpoints:
         print(load_line(endpoint.name, await load(port, endpoint, clients=clients, requests=requests)), flush=True)
 
@@ -436,11 +459,12 @@ def bench(workdir: Path, env: dict, args: argparse.Namespace, database: str) -> 
     fixtures = json.loads(run_script(env, FIXTURES, password))
     print(f"{database}: migrated and seeded (20 strategies, 50 sessions x 300 metric rows) "
           f"in {time.monotonic() - started:.1f} s", flush=True)
-    daphne = Daphne(env, workdir / "daphne.log")
+    server = Serve(env, workdir / "serve.log", processes=args.processes)
     cluster = None
     try:
-        print(f"daphne on 127.0.0.1:{daphne.port}: ONE process (as `make run` starts it), DEBUG off, {database}")
-        cookie = asyncio.run(log_in(daphne.port, username="bench", password=password))
+        print(f"python -m trademaster_web.serve on 127.0.0.1:{server.port}: {args.processes} daphne process(es) "
+              f"(`make run` starts one per core: {default_processes()} here), DEBUG off, {database}")
+        cookie = asyncio.run(log_in(server.port, username="bench", password=password))
         bearer = {"Authorization": f"Bearer {fixtures['token']}"}
         endpoints = [
             Endpoint("GET /", ["/"], {"Cookie": cookie}),
@@ -448,21 +472,22 @@ def bench(workdir: Path, env: dict, args: argparse.Namespace, database: str) -> 
             Endpoint("GET /api/strategies", ["/api/strategies"], bearer),
             Endpoint("GET /api/sessions", ["/api/sessions"], bearer),
         ]
-        asyncio.run(latency_under_load(daphne.port, endpoints, clients=args.clients, requests=args.requests))
+        asyncio.run(latency_under_load(server.port, endpoints, clients=args.clients, requests=args.requests,
+                                       rates=args.rates))
         if args.runs:
             run_script(env, SETTLE, json.dumps(fixtures["active"]))
             cluster = Cluster(env, workdir / "qcluster.log")
-            asyncio.run(submit_to_start(daphne.port, strategy=fixtures["trainee"], token=fixtures["token"],
+            asyncio.run(submit_to_start(server.port, strategy=fixtures["trainee"], token=fixtures["token"],
                                         runs=args.runs))
     except BaseException:
-        for name in ("daphne.log", "qcluster.log"):
+        for name in ("serve.log", "qcluster.log"):
             if (workdir / name).exists():
                 print(f"--- the end of {name}:\n{(workdir / name).read_text()[-3000:]}", file=sys.stderr)
         raise
     finally:
         if cluster is not None:
             cluster.stop()
-        daphne.stop()
+        server.stop()
 
 
 def main() -> None:
@@ -470,6 +495,10 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--requests", type=int, default=10, help="requests of each client, per endpoint")
     parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--rates", type=float, nargs="*", default=[1.0, 2.0],
+                        help="requests a second of each client in the open-loop phases (none: skip them)")
+    parser.add_argument("--processes", type=int, default=default_processes(),
+                        help="daphne processes (default: as `make run`, one per core)")
     parser.add_argument("--runs", type=int, default=5, help="submissions in part 2 (0: skip it)")
     args = parser.parse_args()
 

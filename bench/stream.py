@@ -24,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -125,6 +126,36 @@ class Daphne:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=10)
+
+
+class Serve:
+    """`python -m trademaster_web.serve` (what `make run` starts): `processes` daphne processes on one
+    free loopback port, in a process group of its own."""
+
+    def __init__(self, env: dict, log: Path, *, processes: int):
+        self.log = log
+        self.processes = processes
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "trademaster_web.serve", "--port", "0", "--processes", str(processes)],
+            cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + WAIT
+        # Up when every daphne says it listens (each adopts the one socket: they all print its port).
+        while len(found := LISTENING.findall(log.read_text())) < processes:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        self.port = int(found[0])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
 
 

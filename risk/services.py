@@ -46,7 +46,10 @@ def api_token_authenticate(*, plaintext: str):
     if token is None:
         return None
     now = timezone.now()
-    ApiToken.objects.filter(pk=token.pk).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
-    ).update(last_used_at=now)
+    # Checked here first, so that a read stays a read: an UPDATE, even of no row, takes SQLite's one
+    # write lock, and every API call would queue behind the workers' commits (and each other).
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
     return token.user

@@ -45,7 +45,7 @@ def submit_session(request: HttpRequest, strategy_id: int, payload: SessionIn):
 @sessions_router.get("", response={200: list[SessionOut], **ERRORS})
 def list_sessions(request: HttpRequest, status: SessionStatusName | None = None):
     """Your sessions, newest first (staff: everyone's); `?status=running` for one status."""
-    return selectors.session_list(user=request.auth, status=status)
+    return selectors.session_summaries(user=request.auth, status=status)
 
 
 @sessions_router.get("/{session_id}", response={200: SessionOut, **ERRORS})

@@ -92,6 +92,15 @@ class StrategySession(models.Model):
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    @property
+    def has_report(self) -> bool:
+        """Whether the session ended with a backtest report (kept in result_data["report"])."""
+        # Lists (sessions.selectors.session_summaries) have the database answer this, without loading
+        # result_data: a report holds whole equity curves and trade lists.
+        if "report_present" in self.__dict__:
+            return bool(self.report_present)
+        return bool((self.result_data or {}).get("report"))
+
 
 FINAL_STATUSES = frozenset({SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED})
 

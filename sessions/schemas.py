@@ -62,7 +62,7 @@ class SessionOut(Schema):
 
     @staticmethod
     def resolve_has_report(session: StrategySession) -> bool:
-        return bool((session.result_data or {}).get("report"))
+        return session.has_report
 
 
 class MetricOut(Schema):

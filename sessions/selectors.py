@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
 
 from sessions.models import PerformanceMetric, StrategySession
 from strategies.selectors import sees_all_strategies
@@ -25,6 +25,34 @@ def session_list(*, user, status: str | None = None) -> QuerySet[StrategySession
     if status:
         sessions = sessions.filter(status=status)
     return sessions
+
+
+# What a list of sessions leaves out: the config snapshot and the result, a whole config and a report
+# (equity curves, trades) per row, which no list shows.
+SUMMARY_DEFERRED = ("config", "result_data")
+
+
+def with_report_flag(sessions: QuerySet[StrategySession]) -> QuerySet[StrategySession]:
+    """`sessions` without their heavy JSON columns; StrategySession.has_report still answers, from the
+    database's own test of result_data."""
+    has_key = ExpressionWrapper(Q(result_data__has_key="report"), output_field=BooleanField())
+    return sessions.defer(*SUMMARY_DEFERRED).annotate(report_present=has_key)
+
+
+def session_summaries(*, user, status: str | None = None) -> QuerySet[StrategySession]:
+    """session_list for lists: without config and result_data (see with_report_flag)."""
+    return with_report_flag(session_list(user=user, status=status)).defer("strategy__config")
+
+
+def session_results(*, user) -> QuerySet[StrategySession]:
+    """The completed sessions of session_summaries, newest first, each with the headline of its report
+    read by the database: `report_metrics` and `report_benchmark_metrics` (dicts, keyed as in the
+    engine's report) and `report_alpha`; None where the session has no report."""
+    return session_summaries(user=user, status=StrategySession.Status.COMPLETED).annotate(
+        report_metrics=F("result_data__report__metrics"),
+        report_benchmark_metrics=F("result_data__report__benchmark_metrics"),
+        report_alpha=F("result_data__report__alpha"),
+    )
 
 
 def session_get(*, user, pk: int) -> StrategySession:

@@ -58,7 +58,7 @@ def session_list_view(request):
     status = request.GET.get("status") or None
     if status not in SessionStatus.values:
         status = None
-    sessions = selectors.session_list(user=request.user, status=status)
+    sessions = selectors.session_summaries(user=request.user, status=status)
     page = Paginator(sessions, PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "sessions/list.html", {
         "page": page,
@@ -85,7 +85,7 @@ def session_detail_view(request, pk: int):
         # The live charts start from these samples: the stream sends only new ones.
         "usage_history": [_sample(row) for row in reversed(usage)],
         "log_tail": log_tail(session.log_path, lines=LOG_LINES),
-        "has_report": selectors.session_report(session=session) is not None,
+        "has_report": session.has_report,
     })
 
 

@@ -1,12 +1,23 @@
-"""ASGI entry point: Django over HTTP, and the WebSocket routes (sessions.routing) under daphne."""
+"""ASGI entry point under daphne: Django's pages and API over HTTP, and the WebSocket routes
+(sessions.routing) through Channels.
+
+HTTP goes to Django's WSGI handler, run by a2wsgi in a pool of threads: every view here is sync, and
+Django's ASGI handler would switch threads around each sync middleware hook (about fifteen switches, two
+thirds of the time of a small page); a2wsgi runs the whole stack in one pool thread per request.
+"""
 import os
 
-from django.core.asgi import get_asgi_application
+from a2wsgi import WSGIMiddleware
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademaster_web.settings")
 
+# Requests one process works on at once (a2wsgi's default): the GIL runs one at a time, the others wait
+# on the database, a file or the client.
+HTTP_THREADS = 10
+
 # Build the Django app first: it sets Django up, and consumer modules import models.
-django_asgi_app = get_asgi_application()
+django_http_app = WSGIMiddleware(get_wsgi_application(), workers=HTTP_THREADS)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -38,6 +49,6 @@ class AllowedHostsOriginValidator(OriginValidator):
 
 
 application = ProtocolTypeRouter({
-    "http": django_asgi_app,
+    "http": django_http_app,
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })

@@ -1,9 +1,10 @@
 """The dashboard: the one page that reads from both apps, so it lives with the project, not in either."""
 from django.contrib.auth.decorators import login_required
+from django.db.models import Case, Value, When
 from django.shortcuts import render
 
 from sessions.models import SessionStatus
-from sessions.selectors import session_list, session_report
+from sessions.selectors import session_results, session_summaries
 from strategies.selectors import strategy_list
 
 STRATEGIES_SHOWN = 10
@@ -18,22 +19,22 @@ ACTIVE = (SessionStatus.RUNNING, SessionStatus.QUEUED)
 def dashboard_view(request):
     # Three independent reads, one per panel; each is a selector of its app.
     user = request.user
-    active = [s for status in ACTIVE for s in session_list(user=user, status=status)[:ACTIVE_SHOWN]]
-    completed = session_list(user=user, status=SessionStatus.COMPLETED)[:RESULTS_SHOWN]
+    running_first = Case(*(When(status=status, then=Value(rank)) for rank, status in enumerate(ACTIVE)))
+    active = session_summaries(user=user).filter(status__in=ACTIVE).order_by(running_first, "-created_at")
+    completed = session_results(user=user)[:RESULTS_SHOWN]
     return render(request, "dashboard.html", {
         "strategies": strategy_list(user=user)[:STRATEGIES_SHOWN],
-        "active": active,
+        "active": active[:ACTIVE_SHOWN],
         "results": [_result(session) for session in completed],
         "key_metrics": KEY_METRICS,
     })
 
 
 def _result(session) -> dict:
-    report = session_report(session=session) or {}
-    ours, theirs = report.get("metrics") or {}, report.get("benchmark_metrics") or {}
+    ours, theirs = session.report_metrics or {}, session.report_benchmark_metrics or {}
     return {
         "session": session,
-        "has_report": bool(report),
+        "has_report": session.has_report,
         "values": [(name, ours.get(name), theirs.get(name)) for name in KEY_METRICS],
-        "alpha": report.get("alpha"),
+        "alpha": session.report_alpha,
     }

@@ -1,0 +1,131 @@
+"""`python -m trademaster_web.serve`: several daphne processes on one port, as `make run` and the Docker
+image start the web server. Real processes, real sockets, real HTTP (the login page needs no database)."""
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+
+from bench.stream import ROOT, Serve, environment
+from trademaster_web.serve import STARTUP_GRACE
+
+pytestmark = pytest.mark.slow
+
+WAIT = 30  # seconds
+
+
+@pytest.fixture
+def env(tmp_path):
+    return environment(tmp_path, db_name=str(tmp_path / "db.sqlite3"))
+
+
+@pytest.fixture
+def server(env, tmp_path):
+    server = Serve(env, tmp_path / "serve.log", processes=2)
+    yield server
+    server.stop()
+
+
+def daphnes(server) -> list[psutil.Process]:
+    return psutil.Process(server.process.pid).children()
+
+
+def login_page(connection: http.client.HTTPConnection) -> int:
+    connection.request("GET", "/accounts/login/")
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def wait_until(condition, what: str):
+    deadline = time.monotonic() + WAIT
+    while not (found := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+    return found
+
+
+def test_every_daphne_listens_on_its_own_socket_of_the_port_and_takes_connections(server):
+    children = daphnes(server)
+    assert len(children) == 2
+    for child in children:
+        listening = [c for c in child.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+        assert [c.laddr.port for c in listening] == [server.port]
+
+    # 40 keep-alive connections, all open at once: the kernel spreads them over both sockets (the
+    # chance that one process gets all 40 is 2**-39).
+    connections = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT) for _ in range(40)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(login_page, connections)) == {200}
+        for child in children:
+            established = [c for c in child.net_connections(kind="tcp") if c.status == psutil.CONN_ESTABLISHED]
+            assert established, f"daphne {child.pid} took no connection"
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_a_daphne_that_dies_is_replaced_and_the_port_keeps_answering(server):
+    first, second = daphnes(server)
+    # Past the start-up grace, a death is a crash to recover from, not a start that failed.
+    time.sleep(max(0.0, STARTUP_GRACE + 0.5 - (time.time() - first.create_time())))
+    first.send_signal(signal.SIGKILL)
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
+    try:
+        assert login_page(connection) == 200  # the survivor answers meanwhile
+    finally:
+        connection.close()
+    replacement = wait_until(
+        lambda: [p for p in daphnes(server) if p.pid not in (first.pid, second.pid)], "no new daphne started")
+    assert len(daphnes(server)) == 2
+    # The replacement listens on the dead one's socket again.
+    wait_until(lambda: any(c.status == psutil.CONN_LISTEN for c in replacement[0].net_connections(kind="tcp")),
+               "the new daphne does not listen")
+    assert server.process.poll() is None
+
+
+def test_sigterm_stops_every_daphne_and_exits_0(server):
+    children = daphnes(server)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=WAIT) == 0
+    for child in children:
+        wait_until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, f"{child.pid} runs on")
+
+
+def test_a_daphne_that_cannot_start_stops_the_server_with_status_1(env, tmp_path):
+    env = {**env, "DJANGO_SETTINGS_MODULE": "no_such_settings_module"}
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.run(
+            [sys.executable, "-m", "trademaster_web.serve", "--port", "0", "--processes", "2"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=WAIT * 2,
+        )
+    text = log.read_text()
+    assert process.returncode == 1, text
+    assert "exited with 1 on start; stopping" in text
+    assert "No module named 'no_such_settings_module'" in text
+
+
+def test_fewer_than_one_process_is_refused_by_name(env):
+    process = subprocess.run(
+        [sys.executable, "-m", "trademaster_web.serve", "--processes", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=WAIT,
+    )
+    assert process.returncode == 2
+    assert "--processes must be at least 1, not 0" in process.stderr
+
+
+def test_web_processes_sets_the_default(monkeypatch):
+    from trademaster_web.serve import default_processes
+
+    monkeypatch.setenv("WEB_PROCESSES", "3")
+    assert default_processes() == 3
+    monkeypatch.delenv("WEB_PROCESSES")
+    assert default_processes() == len(os.sched_getaffinity(0))
