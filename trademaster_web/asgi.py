@@ -6,6 +6,7 @@ Django's ASGI handler would switch threads around each sync middleware hook (abo
 thirds of the time of a small page); a2wsgi runs the whole stack in one pool thread per request.
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from a2wsgi import WSGIMiddleware
 from django.core.wsgi import get_wsgi_application
@@ -16,8 +17,23 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademaster_web.settings")
 # on the database, a file or the client.
 HTTP_THREADS = 10
 
+
+
+class WSGIApp(WSGIMiddleware):
+    """a2wsgi's WSGIMiddleware with a thread pool of each process's own: a forked child (the test suite's
+    live server is one) would inherit the parent's pool without its threads, and wait on it forever."""
+
+    def __init__(self, app, *, workers: int):
+        super().__init__(app, workers=workers)
+        self.workers = workers
+        os.register_at_fork(after_in_child=self._new_pool)
+
+    def _new_pool(self) -> None:
+        self.executor = ThreadPoolExecutor(thread_name_prefix="WSGI", max_workers=self.workers)
+
+
 # Build the Django app first: it sets Django up, and consumer modules import models.
-django_http_app = WSGIMiddleware(get_wsgi_application(), workers=HTTP_THREADS)
+django_http_app = WSGIApp(get_wsgi_application(), workers=HTTP_THREADS)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
