@@ -1,32 +1,35 @@
 """The platform's HTTP side under load, and how long a submitted training takes to start.
 
-    python bench/api.py [--postgres] [--requests 10] [--clients 100] [--runs 5]
+    python bench/api.py [--postgres] [--requests 10] [--clients 100] [--rates 1 2] [--processes N] [--runs 5]
 
-Starts daphne on a free loopback port (bench/stream.py's harness) against a new, migrated SQLite file
-(the embedded default's settings), or with --postgres a scratch database "bench_api" on the local
-PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres to create it from;
-dropped at the end). daphne is ONE process, as `make run` starts it: every request is served by it.
+Starts the web server as `make run` does (`python -m trademaster_web.serve`: one daphne per core, here
+--processes) on a free loopback port against a new, migrated SQLite file (the embedded default's
+settings), or with --postgres a scratch database "bench_api" on the local PostgreSQL
+(BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres to create it from; dropped at
+the end).
 
 Seeds 20 strategies and 50 sessions of one user (each with 300 metric rows and 20 resource samples;
 completed ones with a report, some running and queued for the dashboard's active panel), then:
 
-  1. latency under load: `--clients` concurrent loopback clients (asyncio streams, HTTP/1.1 keep-alive,
-     one connection each), each making `--requests` requests of one endpoint, for
+  1. latency: `--clients` concurrent loopback clients (asyncio streams, HTTP/1.1 keep-alive, one
+     connection each), each making `--requests` requests of one endpoint, for
        GET /                  the dashboard, with the login session's cookie (a real POST to /accounts/login/)
        GET /sessions/<id>/    a session's page (the 50 seeded sessions in turn), same cookie
        GET /api/strategies    bearer token (risk.services.api_token_create)
        GET /api/sessions      bearer token
-     p50/p95/p99/max latency, errors (non-2xx or exceptions) and requests a second per endpoint; first
-     one client alone (the time daphne spends on one request), then all of them. Target: p95 < 100 ms,
-     no errors.
+     p50/p95/p99/max latency, errors (non-2xx or exceptions) and requests a second per endpoint. After
+     an untimed warm-up: one client alone (the time one request takes); then the clients at each of
+     `--rates` requests a second apiece (open loop: a request is due at its time whether or not the
+     last one was answered, and its latency counts from then); then back to back (closed loop: the
+     most the server does, and the queue that costs). Target: p95 < 100 ms, no errors.
   2. submit to start: with a real `manage.py qcluster` (the project's Q_CLUSTER: 2 workers, ORM broker)
      on the same database, a tiny training (tests/engine/test_trainer.py's tiny_config, 1 epoch) is
      submitted through POST /api/strategies/{id}/sessions `--runs` times, one after another; the time
      from the POST until the API says "running", and until its first epoch's metrics are there.
      Target: < 2 s to running.
 
-Every wait is bounded (bench.stream.WAIT, or the limits below); daphne and the cluster's process group
-are killed, and the scratch database dropped, however the run ends.
+Every wait is bounded (bench.stream.WAIT, or the limits below); the server's and the cluster's process
+groups are killed, and the scratch database dropped, however the run ends.
 """
 from __future__ import annotations
 
@@ -169,7 +172,7 @@ class HttpError(Exception):
 
 
 class Connection:
-    """One keep-alive connection to daphne on 127.0.0.1:`port`; reopened when the server closed it."""
+    """One keep-alive connection to the server on 127.0.0.1:`port`; reopened when the server closed it."""
 
     def __init__(self, port: int):
         self.port = port

@@ -65,7 +65,9 @@ class Server:
         """A daphne on the slot's socket; a restarted one takes over the connections waiting there."""
         fd = self.sockets[slot].fileno()
         command = [sys.executable, "-m", "daphne", "--fd", str(fd), *self.daphne_args, APPLICATION]
-        self.slots[slot] = (subprocess.Popen(command, pass_fds=(fd,)), time.monotonic())
+        # A pool of database connections per daphne (settings: PostgreSQL only); nothing forks there.
+        env = {**os.environ, "DATABASE_POOL": os.environ.get("DATABASE_POOL", "1")}
+        self.slots[slot] = (subprocess.Popen(command, pass_fds=(fd,), env=env), time.monotonic())
 
     def run(self) -> int:
         for slot in range(len(self.slots)):

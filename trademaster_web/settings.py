@@ -6,6 +6,8 @@ DJANGO_DEBUG          1/0, true/false (default: on, except in production)
 DJANGO_ALLOWED_HOSTS  comma-separated host names
 DATABASE_URL          e.g. postgres://user:pass@host:5432/name; unset means SQLite in var/db.sqlite3
 DATABASE_CONN_MAX_AGE seconds a PostgreSQL connection is kept (default 0: one per request, as ASGI needs)
+DATABASE_POOL         1: a pool of PostgreSQL connections per process (trademaster_web.serve sets it for
+                      its daphne processes; not for django-q2, whose workers are forked)
 DJANGO_Q_WORKERS      django-q2 worker processes (default 2)
 TRADEMASTER_MAX_RETRIES  automatic retries of a failed training (default 2)
 TRADEMASTER_STREAM_POLL_SECONDS  how often a watched session's live stream reads new rows (default 0.05)
@@ -49,6 +51,11 @@ def secret_key_from_env(environ: Mapping[str, str], *, production: bool) -> str:
     return key
 
 
+# Per process. A web process runs at most asgi.HTTP_THREADS requests at once, plus WebSocket consumers
+# and stream tails; a caller waits up to `timeout` seconds for a free connection, then gets an error.
+POSTGRES_POOL = {"min_size": 2, "max_size": 20, "timeout": 30}
+
+
 def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
     url = environ.get("DATABASE_URL", "").strip()
     if url:
@@ -57,7 +64,15 @@ def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
         # PostgreSQL refuses more ("too many clients"). DATABASE_CONN_MAX_AGE turns them on where
         # that cannot happen (a worker-only process); health checks catch a restarted server.
         max_age = int(environ.get("DATABASE_CONN_MAX_AGE", "0"))
-        return {"default": dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))}
+        database = dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))
+        if environ.get("DATABASE_POOL", "").strip().lower() in ("1", "true", "yes") and "postgresql" in database["ENGINE"]:
+            # A pool (psycopg_pool, through Django) instead of a new server process per request: on a
+            # small machine PostgreSQL's connection start-up costs more CPU than a page. Only where
+            # nothing forks after the first query: a forked child would share the pool's sockets and
+            # lack its threads.
+            database["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django refuses both
+            database.setdefault("OPTIONS", {})["pool"] = dict(POSTGRES_POOL)
+        return {"default": database}
     var_dir = base_dir / "var"
     var_dir.mkdir(parents=True, exist_ok=True)
     return {

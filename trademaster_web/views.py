@@ -13,6 +13,12 @@ RESULTS_SHOWN = 5
 # The test-split numbers an operator compares first; the report page has all of them.
 KEY_METRICS = ("total_return", "sharpe", "max_drawdown")
 ACTIVE = (SessionStatus.RUNNING, SessionStatus.QUEUED)
+# What the session panels show (templates/includes/status.html and progress.html among them): loading
+# no more keeps the dashboard, the page every user opens first, from building rows it does not show.
+PANEL_FIELDS = (
+    "id", "session_type", "status", "pause_requested", "cancel_requested", "progress_epoch", "progress_total",
+    "created_at", "completed_at", "strategy__name",
+)
 
 
 @login_required
@@ -20,14 +26,19 @@ def dashboard_view(request):
     # Three independent reads, one per panel; each is a selector of its app.
     user = request.user
     running_first = Case(*(When(status=status, then=Value(rank)) for rank, status in enumerate(ACTIVE)))
-    active = session_summaries(user=user).filter(status__in=ACTIVE).order_by(running_first, "-created_at")
-    completed = session_results(user=user)[:RESULTS_SHOWN]
+    active = _panel(session_summaries(user=user)).filter(status__in=ACTIVE).order_by(running_first, "-created_at")
+    completed = _panel(session_results(user=user))[:RESULTS_SHOWN]
     return render(request, "dashboard.html", {
         "strategies": strategy_list(user=user)[:STRATEGIES_SHOWN],
         "active": active[:ACTIVE_SHOWN],
         "results": [_result(session) for session in completed],
         "key_metrics": KEY_METRICS,
     })
+
+
+def _panel(sessions):
+    # The owner (session_list's other join) is always the user here.
+    return sessions.select_related(None).select_related("strategy").only(*PANEL_FIELDS)
 
 
 def _result(session) -> dict:

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from trademaster_web.settings import (
     DEMO_SECRET_KEY,
     SECRET_KEY_REQUIRED,
+    POSTGRES_POOL,
     databases_from_env,
     env_bool,
     hosts_from_env,
@@ -100,3 +101,13 @@ def test_postgresql_connections_are_not_kept_by_default_because_asgi_opens_one_p
     assert databases_from_env(url, base_dir=tmp_path)["default"]["CONN_MAX_AGE"] == 0
     kept = databases_from_env({**url, "DATABASE_CONN_MAX_AGE": "300"}, base_dir=tmp_path)
     assert kept["default"]["CONN_MAX_AGE"] == 300
+
+
+def test_database_pool_gives_postgresql_a_pool_per_process_and_leaves_sqlite_alone(tmp_path):
+    url = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test", "DATABASE_CONN_MAX_AGE": "300"}
+    pooled = databases_from_env({**url, "DATABASE_POOL": "1"}, base_dir=tmp_path)["default"]
+    assert pooled["OPTIONS"]["pool"] == POSTGRES_POOL
+    assert pooled["CONN_MAX_AGE"] == 0  # Django refuses a pool with persistent connections
+    assert "pool" not in databases_from_env(url, base_dir=tmp_path)["default"].get("OPTIONS", {})
+    sqlite = databases_from_env({"DATABASE_POOL": "1"}, base_dir=tmp_path)["default"]
+    assert "pool" not in sqlite["OPTIONS"]
