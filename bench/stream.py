@@ -135,13 +135,12 @@ class Serve:
 
     def __init__(self, env: dict, log: Path, *, processes: int):
         self.log = log
-        self.processes = processes
         self.process = subprocess.Popen(
             [PYTHON, "-m", "trademaster_web.serve", "--port", "0", "--processes", str(processes)],
             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + WAIT
-        # Up when every daphne says it listens (each adopts the one socket: they all print its port).
+        # Up when every daphne says it listens (each on a socket of its own, all of the same port).
         while len(found := LISTENING.findall(log.read_text())) < processes:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()

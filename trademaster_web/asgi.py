@@ -18,7 +18,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademaster_web.settings")
 HTTP_THREADS = 10
 
 
-
 class WSGIApp(WSGIMiddleware):
     """a2wsgi's WSGIMiddleware with a thread pool of each process's own: a forked child (the test suite's
     live server is one) would inherit the parent's pool without its threads, and wait on it forever."""

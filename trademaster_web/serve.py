@@ -2,8 +2,8 @@
 
     python -m trademaster_web.serve [--host 127.0.0.1] [--port 8000] [--processes N] [-- DAPHNE OPTIONS]
 
-daphne runs Django's sync views on a single thread per process (asgiref's thread-sensitive executor),
-so one process never uses more than one core. This binds N sockets to the port with SO_REUSEPORT and
+One daphne process is one Python interpreter, whose GIL runs one thread at a time: it never uses more
+than one core. This binds N sockets to the port with SO_REUSEPORT and
 starts a daphne on each (`daphne --fd`, as under a socket-activating supervisor); the kernel spreads new
 connections evenly over them. (One socket shared by all would not: the process that wakes first accepts
 every waiting connection, and keep-alive clients then stay with it.) Nothing else has to know: the live

@@ -65,7 +65,8 @@ def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
         # that cannot happen (a worker-only process); health checks catch a restarted server.
         max_age = int(environ.get("DATABASE_CONN_MAX_AGE", "0"))
         database = dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))
-        if environ.get("DATABASE_POOL", "").strip().lower() in ("1", "true", "yes") and "postgresql" in database["ENGINE"]:
+        pooled = environ.get("DATABASE_POOL", "").strip().lower() in ("1", "true", "yes")
+        if pooled and "postgresql" in database["ENGINE"]:
             # A pool (psycopg_pool, through Django) instead of a new server process per request: on a
             # small machine PostgreSQL's connection start-up costs more CPU than a page. Only where
             # nothing forks after the first query: a forked child would share the pool's sockets and

@@ -37,7 +37,7 @@ def dashboard_view(request):
 
 
 def _panel(sessions):
-    # The owner (session_list's other join) is always the user here.
+    # The panels show no owner: session_list's join to it goes.
     return sessions.select_related(None).select_related("strategy").only(*PANEL_FIELDS)
 
 
