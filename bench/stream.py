@@ -356,7 +356,8 @@ def start_client(env: dict, *, port: int, session: int, token: str, after: int, 
     cannot run where daphne's Twisted side of autobahn was imported (a pytest process)."""
     return subprocess.Popen(
         [PYTHON, str(Path(__file__).resolve()), "client", "--port", str(port), "--session", str(session),
-         "--token", token, "--after", str(after), "--count", str(count), "--timeout", str(timeout)],
+         # One word: a token may begin with "-", which argparse would take for an option.
+         f"--token={token}", "--after", str(after), "--count", str(count), "--timeout", str(timeout)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
     )
 
