@@ -179,12 +179,17 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     // after=<last id>: the server sends what came since, then the live tail (no gaps, no duplicates).
     const socket = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sessionId}/?after=${lastId}`);
-    socket.onopen = () => say("live");
+    // "live" once the server has subscribed this socket to the session's tail: its first status message
+    // comes after that, and whatever commits from then on reaches this page.
+    socket.onopen = () => say("connecting");
     socket.onmessage = (event) => {
       failures = 0;
       const message = JSON.parse(event.data);
       if (message.type === "metrics") addPoints(message.points);
-      else if (message.type === "status") renderStatus(message);
+      else if (message.type === "status") {
+        renderStatus(message);
+        say("live");
+      }
       else if (message.type === "resource") addSample(message);
       else if (message.type === "alert") addAlert(message);
       else if (message.type === "error") say(message.error);
