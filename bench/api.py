@@ -1,6 +1,7 @@
 """The platform's HTTP side under load, and how long a submitted training takes to start.
 
     python bench/api.py [--postgres] [--requests 10] [--clients 100] [--rates 1 2] [--processes N] [--runs 5]
+                        [--endpoints dashboard session api-strategies api-sessions] [--no-saturation]
 
 Starts the web server as `make run` does (`python -m trademaster_web.serve`: one daphne per core, here
 --processes) on a free loopback port against a new, migrated SQLite file (the embedded default's
@@ -21,7 +22,9 @@ completed ones with a report, some running and queued for the dashboard's active
      an untimed warm-up: one client alone (the time one request takes); then the clients at each of
      `--rates` requests a second apiece (open loop: a request is due at its time whether or not the
      last one was answered, and its latency counts from then); then back to back (closed loop: the
-     most the server does, and the queue that costs). Target: p95 < 100 ms, no errors.
+     most the server does, and the queue that costs). Target: p95 < 100 ms, no errors. Each line also
+     says the CPU time a request cost the server's processes, the local PostgreSQL's (--postgres) and
+     this client: the machine's two cores are shared by all three.
   2. submit to start: with a real `manage.py qcluster` (the project's Q_CLUSTER: 2 workers, ORM broker)
      on the same database, a tiny training (tests/engine/test_trainer.py's tiny_config, 1 epoch) is
      submitted through POST /api/strategies/{id}/sessions `--runs` times, one after another; the time
@@ -47,7 +50,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, bench/ comes first on the path, where bench/engine.py would hide the engine package.
@@ -73,6 +76,7 @@ SETTINGS_EXTRA = """
 from pathlib import Path
 TRADEMASTER = {**TRADEMASTER, "RUNS_DIR": Path(os.environ["API_BENCH_RUNS_DIR"])}
 """
+ENDPOINTS = ("dashboard", "session", "api-strategies", "api-sessions")  # part 1's, for --endpoints
 REQUEST_TIMEOUT = 60  # seconds: one request, however loaded the server
 PHASE_TIMEOUT = 600  # seconds: one endpoint's whole load phase
 CLUSTER_START = 60  # seconds until the cluster says it is running
@@ -320,31 +324,69 @@ def load_line(name: str, result: dict) -> str:
     errors = sum(result["errors"].values())
     detail = f" ({', '.join(f'{k}: {v}' for k, v in sorted(result['errors'].items()))})" if errors else ""
     p95 = percentile(lat, 95)
+    cpu = ""
+    if "server_cpu" in result:
+        cpu = f"  CPU/req: server {result['server_cpu'] * 1000 / len(lat):5.1f} ms, "
+        if "database_cpu" in result:
+            cpu += f"PostgreSQL {result['database_cpu'] * 1000 / len(lat):4.1f} ms, "
+        cpu += f"client {result['client_cpu'] * 1000 / len(lat):4.1f} ms"
     return (f"  {name:<22} n={len(lat):<5} p50 {percentile(lat, 50):7.1f} ms  p95 {p95:7.1f} ms  "
             f"p99 {percentile(lat, 99):7.1f} ms  max {max(lat):7.1f} ms  {len(lat) / result['elapsed']:6.0f} req/s  "
-            f"errors {errors}{detail}  {'ok' if p95 < 100 and not errors else 'MISSES the target'}")
+            f"errors {errors}{detail}{cpu}  {'ok' if p95 < 100 and not errors else 'MISSES the target'}")
+
+
+async def measured(server_cpu, *args, **kwargs) -> dict:
+    """load(*args, **kwargs) with the CPU time the server's processes, the local PostgreSQL's (when the
+    bench runs on it) and this client spent on it."""
+    server, database, client = server_cpu(), postgres_cpu(), time.process_time()
+    result = await load(*args, **kwargs)
+    result["server_cpu"], result["client_cpu"] = server_cpu() - server, time.process_time() - client
+    if database is not None:
+        result["database_cpu"] = postgres_cpu() - database
+    return result
+
+
+POSTGRES_ON_THIS_MACHINE = False  # main() sets it for --postgres
+
+
+def postgres_cpu() -> float | None:
+    """CPU time (s) of this machine's PostgreSQL processes (server and backends); None without --postgres."""
+    if not POSTGRES_ON_THIS_MACHINE:
+        return None
+    import psutil
+
+    total = 0.0
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        if process.info["name"] in ("postgres", "postmaster") and process.info["cpu_times"]:
+            total += process.info["cpu_times"].user + process.info["cpu_times"].system
+    return total
 
 
 async def latency_under_load(port: int, endpoints: list[Endpoint], *, clients: int, requests: int,
-                             rates: list[float]) -> None:
+                             rates: list[float], server_cpu, saturation: bool = True) -> None:
+    """Part 1; server_cpu() is the CPU time the server's processes have used so far (s)."""
     # Untimed: a fresh process's first requests import and build what later ones reuse (templates, the
     # API's schemas), and the kernel spreads connections over the processes, so every one is warmed.
     for endpoint in endpoints:
         await load(port, endpoint, clients=min(clients, 20), requests=3)
     print(f"1. latency: one client alone ({requests * 5} requests back to back: the time one request takes)")
     for endpoint in endpoints:
-        print(load_line(endpoint.name, await load(port, endpoint, clients=1, requests=requests * 5)), flush=True)
+        result = await measured(server_cpu, port, endpoint, clients=1, requests=requests * 5)
+        print(load_line(endpoint.name, result), flush=True)
     for rate in rates:
         print(f"1. latency under load: {clients} concurrent clients, each {rate:g} request(s) a second "
               f"({clients * rate:g} req/s offered), {requests} requests each, keep-alive (target p95 < 100 ms, "
               f"no errors)")
         for endpoint in endpoints:
-            result = await load(port, endpoint, clients=clients, requests=requests, rate=rate)
+            result = await measured(server_cpu, port, endpoint, clients=clients, requests=requests, rate=rate)
             print(load_line(endpoint.name, result), flush=True)
+    if not saturation:
+        return
     print(f"1. saturation: {clients} concurrent clients x {requests} requests each, back to back (closed loop: "
           f"each sends its next request as soon as the last is answered; what the server can do at most)")
     for endpoint in endpoints:
-        print(load_line(endpoint.name, await load(port, endpoint, clients=clients, requests=requests)), flush=True)
+        result = await measured(server_cpu, port, endpoint, clients=clients, requests=requests)
+        print(load_line(endpoint.name, result), flush=True)
 
 
 # 2. Submit to start --------------------------------------------------------------------------------------
@@ -469,14 +511,16 @@ def bench(workdir: Path, env: dict, args: argparse.Namespace, database: str) -> 
               f"(`make run` starts one per core: {default_processes()} here), DEBUG off, {database}")
         cookie = asyncio.run(log_in(server.port, username="bench", password=password))
         bearer = {"Authorization": f"Bearer {fixtures['token']}"}
-        endpoints = [
-            Endpoint("GET /", ["/"], {"Cookie": cookie}),
-            Endpoint("GET /sessions/<id>/", [f"/sessions/{pk}/" for pk in fixtures["sessions"]], {"Cookie": cookie}),
-            Endpoint("GET /api/strategies", ["/api/strategies"], bearer),
-            Endpoint("GET /api/sessions", ["/api/sessions"], bearer),
-        ]
-        asyncio.run(latency_under_load(server.port, endpoints, clients=args.clients, requests=args.requests,
-                                       rates=args.rates))
+        endpoints = {
+            "dashboard": Endpoint("GET /", ["/"], {"Cookie": cookie}),
+            "session": Endpoint("GET /sessions/<id>/", [f"/sessions/{pk}/" for pk in fixtures["sessions"]],
+                                {"Cookie": cookie}),
+            "api-strategies": Endpoint("GET /api/strategies", ["/api/strategies"], bearer),
+            "api-sessions": Endpoint("GET /api/sessions", ["/api/sessions"], bearer),
+        }
+        asyncio.run(latency_under_load(server.port, [endpoints[name] for name in args.endpoints],
+                                       clients=args.clients, requests=args.requests, rates=args.rates,
+                                       server_cpu=server.cpu_seconds, saturation=args.saturation))
         if args.runs:
             run_script(env, SETTLE, json.dumps(fixtures["active"]))
             cluster = Cluster(env, workdir / "qcluster.log")
@@ -494,6 +538,7 @@ def bench(workdir: Path, env: dict, args: argparse.Namespace, database: str) -> 
 
 
 def main() -> None:
+    global POSTGRES_ON_THIS_MACHINE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--requests", type=int, default=10, help="requests of each client, per endpoint")
@@ -503,6 +548,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=default_processes(),
                         help="daphne processes (default: as `make run`, one per core)")
     parser.add_argument("--runs", type=int, default=5, help="submissions in part 2 (0: skip it)")
+    parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS),
+                        help="the endpoints of part 1 (default: all)")
+    parser.add_argument("--saturation", action=argparse.BooleanOptionalAction, default=True,
+                        help="end part 1 with the closed loop (default: yes)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="api-bench-") as tmp:
@@ -510,6 +559,7 @@ def main() -> None:
         if args.postgres:
             admin = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
             url = postgres_database(admin, PG_NAME)
+            POSTGRES_ON_THIS_MACHINE = urlsplit(admin).hostname in ("127.0.0.1", "localhost", "::1")
             try:
                 env = environment(workdir, db_name=PG_NAME, database_url=url)
                 bench(workdir, env, args, f"PostgreSQL (database {PG_NAME})")

@@ -148,6 +148,20 @@ class Serve:
             time.sleep(0.05)
         self.port = int(found[0])
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's processes have used so far: serve and its daphnes."""
+        import psutil
+
+        total = 0.0
+        parent = psutil.Process(self.process.pid)
+        for process in [parent, *parent.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Router, Status
+from ninja.pagination import paginate
 
 from sessions import selectors, services
 from sessions.models import StrategySession
@@ -43,6 +44,7 @@ def submit_session(request: HttpRequest, strategy_id: int, payload: SessionIn):
 
 
 @sessions_router.get("", response={200: list[SessionOut], **ERRORS})
+@paginate
 def list_sessions(request: HttpRequest, status: SessionStatusName | None = None):
     """Your sessions, newest first (staff: everyone's); `?status=running` for one status."""
     return selectors.session_summaries(user=request.auth, status=status)

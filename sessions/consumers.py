@@ -10,7 +10,9 @@ reason, so a client could not tell "log in again" from "the network dropped" and
 Messages to the client (JSON):
   {"type": "status", "status", "progress_epoch", "progress_total"}   on connect, then on every change
   {"type": "metrics", "points": [{"id", "epoch", "metric_type", "value", "timestamp"}, ...]}
-  {"type": "resource", "id", "cpu_percent", "memory_mb", ..., "recorded_at"}   live samples only
+  {"type": "resource", "id", "cpu_percent", "memory_mb", ..., "recorded_at"}   each new sample; with
+      ?resources_after=<id> in the URL first the stored ones after that id (the newest 500 at most),
+      and each sample once: a page passes the last one it shows, and loses none committed meanwhile
   {"type": "alert", "id", "kind", "severity", "message", "epoch", "value", "created_at"}
       the session's existing alerts on connect (after the first status, in id order), then each new
       one; kind: session_failed | loss_nan | loss_diverging | resource_limit; severity: warning |
@@ -33,22 +35,23 @@ from trademaster_web.errors import NotFound
 
 NOT_AUTHENTICATED = "authentication required: log in, or send 'Authorization: Bearer <token>'"
 BAD_AFTER = "after must be a metric id (an integer >= 0), not {value!r}"
+BAD_RESOURCES_AFTER = "resources_after must be a resource sample id (an integer >= 0), not {value!r}"
 UNKNOWN_MESSAGE = "unknown message; send {\"after\": <metric id>}"
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 
 
-def parse_after(value) -> int:
-    """A cursor the client sent; ValueError unless it is an integer >= 0."""
+def parse_after(value, message: str = BAD_AFTER) -> int:
+    """A cursor the client sent; ValueError (`message`) unless it is an integer >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(BAD_AFTER.format(value=value))
+        raise ValueError(message.format(value=value))
     try:
         after = int(value)
     except ValueError:
-        raise ValueError(BAD_AFTER.format(value=value)) from None
+        raise ValueError(message.format(value=value)) from None
     if after < 0:
-        raise ValueError(BAD_AFTER.format(value=value))
+        raise ValueError(message.format(value=value))
     return after
 
 
@@ -86,6 +89,8 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
     last_status: dict | None = None
     # The last alert id sent: alerts are sent from connect on, whatever the point cursor.
     alert_cursor: int = 0
+    # The last resource sample id sent, when the client gave one (?resources_after); None: every live one.
+    resource_cursor: int | None = None
 
     async def connect(self):
         await self.accept()
@@ -95,9 +100,11 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
         pk = int(self.scope["url_route"]["kwargs"]["pk"])
         if not await _visible(user=user, pk=pk):
             return await self._refuse(SESSION_NOT_FOUND.format(pk=pk), CLOSE_NOT_FOUND)
-        after = parse_qs(self.scope.get("query_string", b"").decode("latin1")).get("after")
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        after, resources_after = query.get("after"), query.get("resources_after")
         try:
             after = parse_after(after[-1]) if after else None
+            resources_after = parse_after(resources_after[-1], BAD_RESOURCES_AFTER) if resources_after else None
         except ValueError as error:
             return await self._refuse(str(error), CLOSE_BAD_REQUEST)
 
@@ -108,6 +115,12 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
         await stream.watch(session_pk=pk)
         await self.stream_status({"status": await database_sync_to_async(stream.session_state)(session_pk=pk)})
         await self._send_stored_alerts()
+        if resources_after is not None:
+            self.resource_cursor = resources_after
+            samples = await database_sync_to_async(stream.resource_samples_newest)(
+                session_pk=pk, after=resources_after
+            )
+            await self.stream_resources({"samples": samples})
         if after is not None:
             await self._start(after)
 
@@ -149,6 +162,11 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def stream_resources(self, event):
         for sample in event["samples"]:
+            if self.resource_cursor is not None:
+                # The tail may send samples this viewer already got from the record on connect.
+                if sample["id"] <= self.resource_cursor:
+                    continue
+                self.resource_cursor = sample["id"]
             await self.send_json(sample)
 
     async def stream_alerts(self, event):

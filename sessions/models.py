@@ -65,6 +65,12 @@ class StrategySession(models.Model):
     progress_epoch = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0, help_text="0 while unknown")
     result_data = models.JSONField(default=dict, blank=True)
+    # Derived from result_data on every write (save() and session_transition): lists and the dashboard
+    # show a report's headline without loading, or having the database parse, its series.
+    report_summary = models.JSONField(
+        null=True, blank=True, editable=False,
+        help_text="The report's metrics, benchmark metrics, alpha and beta without its series; empty without a report",
+    )
     error = models.TextField(blank=True, help_text="Why the session reached its current status, if it says")
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -94,12 +100,29 @@ class StrategySession(models.Model):
 
     @property
     def has_report(self) -> bool:
-        """Whether the session ended with a backtest report (kept in result_data["report"])."""
-        # Lists (sessions.selectors.session_summaries) have the database answer this, without loading
-        # result_data: a report holds whole equity curves and trade lists.
-        if "report_present" in self.__dict__:
-            return bool(self.report_present)
-        return bool((self.result_data or {}).get("report"))
+        """Whether the session ended with a backtest report (result_data["report"]; read from its
+        summary, which lists load without result_data)."""
+        return self.report_summary is not None
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        writes_result = "result_data" in (update_fields or ()) or (
+            update_fields is None and "result_data" not in self.get_deferred_fields()
+        )
+        if writes_result:
+            self.report_summary = report_summary_of(self.result_data)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "report_summary"}
+        super().save(*args, **kwargs)
+
+
+def report_summary_of(result_data: dict | None) -> dict | None:
+    """The report in `result_data` without its series (equity curve, drawdown, trades, orders, ...):
+    the engine's "metrics", "benchmark_metrics", "alpha", "beta" and the like. None without a report."""
+    report = (result_data or {}).get("report")
+    if not report:
+        return None
+    return {key: value for key, value in report.items() if not isinstance(value, list)}
 
 
 FINAL_STATUSES = frozenset({SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED})

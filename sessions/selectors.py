@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import BooleanField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import QuerySet
 
 from sessions.models import PerformanceMetric, StrategySession
 from strategies.selectors import sees_all_strategies
@@ -19,7 +19,10 @@ LOG_FILE = "session.log"
 def session_list(*, user, status: str | None = None) -> QuerySet[StrategySession]:
     """The sessions `user` may see (their strategies'; staff and superusers: everyone's), newest first,
     optionally of one status."""
-    sessions = StrategySession.objects.select_related("strategy", "strategy__owner")
+    return _visible(StrategySession.objects.select_related("strategy", "strategy__owner"), user=user, status=status)
+
+
+def _visible(sessions: QuerySet[StrategySession], *, user, status: str | None = None) -> QuerySet[StrategySession]:
     if not sees_all_strategies(user):
         sessions = sessions.filter(strategy__owner=user)
     if status:
@@ -28,37 +31,42 @@ def session_list(*, user, status: str | None = None) -> QuerySet[StrategySession
 
 
 # What a list of sessions leaves out: the config snapshot and the result, a whole config and a report
-# (equity curves, trades) per row, which no list shows.
+# (equity curves, trades) per row, which no list shows. StrategySession.report_summary stays: it is
+# what has_report and a list's metrics read.
 SUMMARY_DEFERRED = ("config", "result_data")
 
 
-def with_report_flag(sessions: QuerySet[StrategySession]) -> QuerySet[StrategySession]:
-    """`sessions` without their heavy JSON columns; StrategySession.has_report still answers, from the
-    database's own test of result_data."""
-    has_key = ExpressionWrapper(Q(result_data__has_key="report"), output_field=BooleanField())
-    return sessions.defer(*SUMMARY_DEFERRED).annotate(report_present=has_key)
+def summarised(sessions: QuerySet[StrategySession]) -> QuerySet[StrategySession]:
+    """`sessions` without their heavy JSON columns (SUMMARY_DEFERRED)."""
+    return sessions.defer(*SUMMARY_DEFERRED)
 
 
 def session_summaries(*, user, status: str | None = None) -> QuerySet[StrategySession]:
-    """session_list for lists: without config and result_data (see with_report_flag)."""
-    return with_report_flag(session_list(user=user, status=status)).defer("strategy__config")
+    """session_list for lists: without config and result_data (see summarised)."""
+    return summarised(session_list(user=user, status=status)).defer("strategy__config")
 
 
-def session_results(*, user) -> QuerySet[StrategySession]:
-    """The completed sessions of session_summaries, newest first, each with the headline of its report
-    read by the database: `report_metrics` and `report_benchmark_metrics` (dicts, keyed as in the
-    engine's report) and `report_alpha`; None where the session has no report."""
-    return session_summaries(user=user, status=StrategySession.Status.COMPLETED).annotate(
-        report_metrics=F("result_data__report__metrics"),
-        report_benchmark_metrics=F("result_data__report__benchmark_metrics"),
-        report_alpha=F("result_data__report__alpha"),
-    )
+# What the dashboard's panels show of a session (templates/includes/status.html and progress.html among
+# them): the page every user opens first builds no more than that.
+PANEL_FIELDS = (
+    "id", "session_type", "status", "pause_requested", "cancel_requested", "progress_epoch", "progress_total",
+    "created_at", "completed_at", "report_summary", "strategy__name",
+)
 
 
-def session_get(*, user, pk: int) -> StrategySession:
-    """One session `user` may see; NotFound for a missing one and for someone else's alike."""
+def session_panel(*, user, statuses) -> QuerySet[StrategySession]:
+    """The sessions `user` may see of `statuses`, newest first, with PANEL_FIELDS only (the strategy's
+    name, not its owner): the dashboard's panels."""
+    sessions = StrategySession.objects.select_related("strategy").only(*PANEL_FIELDS)
+    return _visible(sessions, user=user).filter(status__in=statuses)
+
+
+def session_get(*, user, pk: int, summary: bool = False) -> StrategySession:
+    """One session `user` may see; NotFound for a missing one and for someone else's alike. With
+    `summary`, without config and result_data (see summarised): for a page that shows neither."""
+    sessions = session_summaries(user=user) if summary else session_list(user=user)
     try:
-        return session_list(user=user).get(pk=pk)
+        return sessions.get(pk=pk)
     except StrategySession.DoesNotExist:
         raise NotFound(SESSION_NOT_FOUND.format(pk=pk)) from None
 
@@ -71,6 +79,16 @@ def metric_page(*, session: StrategySession, after: int = 0, limit: int = 100) -
     """
     limit = max(1, min(int(limit), METRIC_PAGE_MAX))
     return list(session.metrics.filter(pk__gt=after).order_by("pk")[:limit])
+
+
+def metric_last_page(*, session: StrategySession, limit: int = 100) -> tuple[list[PerformanceMetric], int]:
+    """The newest `limit` metric rows of `session`, by id, and the cursor before them: the page and the
+    `after` that metric_page would take to return it (0 when they are all the rows there are), in
+    one query."""
+    limit = max(1, min(int(limit), METRIC_PAGE_MAX))
+    newest = list(session.metrics.order_by("-pk")[:limit + 1])
+    cursor = newest[limit].pk if len(newest) > limit else 0
+    return newest[:limit][::-1], cursor
 
 
 def metric_exists_after(*, session: StrategySession, after: int) -> bool:

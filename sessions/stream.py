@@ -104,8 +104,22 @@ def session_state(*, session_pk: int) -> dict | None:
 
 
 def resource_samples(*, session_pk: int, after: int) -> list[dict]:
-    rows = ResourceUsage.objects.filter(session_id=session_pk, pk__gt=after).order_by("pk").values(*RESOURCE_FIELDS)
-    return [{"type": "resource", **row, "recorded_at": row["recorded_at"].isoformat()} for row in rows[:PAGE_SIZE]]
+    """The first PAGE_SIZE samples above `after`, in id order, as resource messages."""
+    return _resource_messages(_samples_after(session_pk, after).order_by("pk")[:PAGE_SIZE])
+
+
+def resource_samples_newest(*, session_pk: int, after: int) -> list[dict]:
+    """The newest PAGE_SIZE samples above `after`, in id order: what a page that showed up to `after`
+    lacks (a page's charts hold fewer than that)."""
+    return _resource_messages(_samples_after(session_pk, after).order_by("-pk")[:PAGE_SIZE])[::-1]
+
+
+def _samples_after(session_pk: int, after: int):
+    return ResourceUsage.objects.filter(session_id=session_pk, pk__gt=after).values(*RESOURCE_FIELDS)
+
+
+def _resource_messages(rows) -> list[dict]:
+    return [{"type": "resource", **row, "recorded_at": row["recorded_at"].isoformat()} for row in rows]
 
 
 def resource_last_id(*, session_pk: int) -> int:

@@ -40,9 +40,9 @@ BACKTEST_SUBMITTED = "Backtest session #{pk} submitted."
 _REFUSED = (IllegalTransition, Conflict, DjangoValidationError)
 
 
-def _get_or_404(request, pk: int):
+def _get_or_404(request, pk: int, *, summary: bool = False):
     try:
-        return selectors.session_get(user=request.user, pk=pk)
+        return selectors.session_get(user=request.user, pk=pk, summary=summary)
     except NotFound as error:
         raise Http404(str(error)) from None
 
@@ -70,11 +70,16 @@ def session_list_view(request):
 
 @login_required
 def session_detail_view(request, pk: int):
-    session = _get_or_404(request, pk)
+    session = _get_or_404(request, pk, summary=True)
     usage = list(session.resource_usage.order_by("-recorded_at")[:RESOURCE_ROWS])
-    latest = _latest_metrics_cursor(session)
-    after = _non_negative_int(request.GET.get("after"), default=latest)
-    metrics = selectors.metric_page(session=session, after=after, limit=METRICS_PER_PAGE)
+    if "after" in request.GET:
+        latest = _latest_metrics_cursor(session)
+        after = _non_negative_int(request.GET["after"], default=latest)
+        metrics = selectors.metric_page(session=session, after=after, limit=METRICS_PER_PAGE)
+    else:
+        # The page opens on the latest epochs: the page and its cursor in one query.
+        metrics, latest = selectors.metric_last_page(session=session, limit=METRICS_PER_PAGE)
+        after = latest
     return render(request, "sessions/detail.html", {
         "session": session,
         "metrics": metrics,
@@ -249,7 +254,7 @@ def report_curves(report: dict) -> dict | None:
 
 def _sample(row) -> dict:
     return {
-        "cpu_percent": row.cpu_percent, "memory_mb": row.memory_mb, "gpu_percent": row.gpu_percent,
+        "id": row.pk, "cpu_percent": row.cpu_percent, "memory_mb": row.memory_mb, "gpu_percent": row.gpu_percent,
         "gpu_memory_mb": row.gpu_memory_mb, "recorded_at": row.recorded_at.isoformat(),
     }
 

@@ -3,6 +3,7 @@ turned into its one error shape there."""
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from ninja import Router, Status
+from ninja.pagination import paginate
 
 from strategies import selectors, services
 from strategies.config import config_schema
@@ -36,6 +37,7 @@ def _dataset(pk: int):
 
 
 @strategies_router.get("", response={200: list[StrategyOut], **ERRORS})
+@paginate
 def list_strategies(request: HttpRequest):
     """Your strategies, most recently changed first (staff: everyone's)."""
     return selectors.strategy_list(user=request.auth)
@@ -71,6 +73,7 @@ def delete_strategy(request: HttpRequest, strategy_id: int):
 
 
 @datasets_router.get("", response={200: list[DatasetOut], **ERRORS})
+@paginate
 def list_datasets(request: HttpRequest):
     """Every imported dataset: datasets are shared by all users."""
     return selectors.dataset_list()

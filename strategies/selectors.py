@@ -20,6 +20,16 @@ def strategy_list(*, user) -> QuerySet[Strategy]:
     return strategies.filter(owner=user)
 
 
+# What the dashboard shows of a strategy (templates/dashboard.html).
+PANEL_FIELDS = ("id", "name", "task", "agent", "updated_at", "dataset__name")
+
+
+def strategy_panel(*, user) -> QuerySet[Strategy]:
+    """strategy_list with PANEL_FIELDS only: no config, no owner."""
+    strategies = Strategy.objects.select_related("dataset").only(*PANEL_FIELDS)
+    return strategies if sees_all_strategies(user) else strategies.filter(owner=user)
+
+
 def strategy_get(*, user, pk: int) -> Strategy:
     """One strategy `user` may see; NotFound for a missing one and for someone else's alike."""
     try:

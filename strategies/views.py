@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from pydantic import ValidationError as ConfigError
 
 from sessions import services as session_services
-from sessions.selectors import with_report_flag
+from sessions.selectors import summarised
 from sessions.services import IllegalTransition
 from strategies.forms import RELOAD, strategy_form
 from strategies.selectors import sees_all_strategies, strategy_get, strategy_list
@@ -89,7 +89,7 @@ def strategy_detail_view(request, pk: int):
     strategy = _get_or_404(request, pk)
     return render(request, "strategies/detail.html", {
         "strategy": strategy,
-        "sessions": with_report_flag(strategy.sessions.all())[:SESSIONS_SHOWN],
+        "sessions": summarised(strategy.sessions.all())[:SESSIONS_SHOWN],
         # Sorted: PostgreSQL's jsonb does not keep the order the keys were written in, SQLite does.
         "config_json": json.dumps(strategy.config, indent=2, sort_keys=True),
     })

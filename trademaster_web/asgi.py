@@ -5,17 +5,32 @@ HTTP goes to Django's WSGI handler, run by a2wsgi in a pool of threads: every vi
 Django's ASGI handler would switch threads around each sync middleware hook (about fifteen switches, two
 thirds of the time of a small page); a2wsgi runs the whole stack in one pool thread per request.
 """
+import gc
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 from a2wsgi import WSGIMiddleware
+from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trademaster_web.settings")
 
-# Requests one process works on at once (a2wsgi's default): the GIL runs one at a time, the others wait
-# on the database, a file or the client.
-HTTP_THREADS = 10
+# Requests one process works on at once; the rest wait their turn in a2wsgi's queue. Few, because the
+# GIL runs one thread at a time anyway: with ten, every request shared the core with nine others until
+# it was done, and the switching cost CPU (bench/api.py, PostgreSQL, 100 req/s: session page p95
+# 290-310 ms with 10 threads, 70-120 ms with 2). Two keep the core busy while one waits on the database.
+HTTP_THREADS_VARIABLE = "WEB_HTTP_THREADS"
+HTTP_THREADS_INVALID = HTTP_THREADS_VARIABLE + " must be a whole number of threads, at least 1; got {value!r}"
+
+
+def http_threads(environ) -> int:
+    value = environ.get(HTTP_THREADS_VARIABLE, "2")
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ImproperlyConfigured(HTTP_THREADS_INVALID.format(value=value))
+    return int(value)
+
+
+HTTP_THREADS = http_threads(os.environ)
 
 
 class WSGIApp(WSGIMiddleware):
@@ -67,3 +82,8 @@ application = ProtocolTypeRouter({
     "http": django_http_app,
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })
+
+# Everything imported so far lives as long as the process: out of the collector's sight, a full
+# collection walks only what requests allocate (with Django, numpy and pandas loaded, walking it all took
+# 55 ms, a pause every request queued behind then).
+gc.freeze()

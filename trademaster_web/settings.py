@@ -6,8 +6,9 @@ DJANGO_DEBUG          1/0, true/false (default: on, except in production)
 DJANGO_ALLOWED_HOSTS  comma-separated host names
 DATABASE_URL          e.g. postgres://user:pass@host:5432/name; unset means SQLite in var/db.sqlite3
 DATABASE_CONN_MAX_AGE seconds a PostgreSQL connection is kept (default 0: one per request, as ASGI needs)
-DATABASE_POOL         1: a pool of PostgreSQL connections per process (trademaster_web.serve sets it for
-                      its daphne processes; not for django-q2, whose workers are forked)
+DATABASE_POOL         1: keep connections in the process: a pool on PostgreSQL, one open connection per
+                      thread on SQLite (trademaster_web.serve sets it for its daphne processes, whose
+                      threads are a fixed pool; not for django-q2, whose workers are forked)
 DJANGO_Q_WORKERS      django-q2 worker processes (default 2)
 TRADEMASTER_MAX_RETRIES  automatic retries of a failed training (default 2)
 TRADEMASTER_STREAM_POLL_SECONDS  how often a watched session's live stream reads new rows (default 0.05)
@@ -58,6 +59,7 @@ POSTGRES_POOL = {"min_size": 2, "max_size": 20, "timeout": 30}
 
 def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
     url = environ.get("DATABASE_URL", "").strip()
+    pooled = environ.get("DATABASE_POOL", "").strip().lower() in ("1", "true", "yes")
     if url:
         # No persistent connections by default: under ASGI (daphne) every request's database work runs
         # in a thread of its own, and persistent connections would keep one open per thread until
@@ -65,7 +67,6 @@ def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
         # that cannot happen (a worker-only process); health checks catch a restarted server.
         max_age = int(environ.get("DATABASE_CONN_MAX_AGE", "0"))
         database = dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))
-        pooled = environ.get("DATABASE_POOL", "").strip().lower() in ("1", "true", "yes")
         if pooled and "postgresql" in database["ENGINE"]:
             # A pool (psycopg_pool, through Django) instead of a new server process per request: on a
             # small machine PostgreSQL's connection start-up costs more CPU than a page. Only where
@@ -91,6 +92,9 @@ def databases_from_env(environ: Mapping[str, str], *, base_dir: Path) -> dict:
                 # worker's commits, and commits are cheaper; synchronous=NORMAL is WAL's usual pairing.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # Opening an SQLite connection (Django registers its SQL functions on each) costs a page's
+            # database work again; a pooled process keeps one per thread, and its threads are few.
+            "CONN_MAX_AGE": None if pooled else 0,
         }
     }
 
@@ -141,18 +145,27 @@ ROOT_URLCONF = "trademaster_web.urls"
 WSGI_APPLICATION = "trademaster_web.wsgi.application"
 ASGI_APPLICATION = "trademaster_web.asgi.application"
 
+CONTEXT_PROCESSORS = [
+    "django.template.context_processors.request",
+    "django.contrib.auth.context_processors.auth",
+    "django.contrib.messages.context_processors.messages",
+]
 TEMPLATES = [
+    # The product's pages (templates/): Jinja2, see trademaster_web.templating.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "environment": "trademaster_web.templating.environment",
+            "context_processors": CONTEXT_PROCESSORS,
+        },
+    },
+    # The admin's and other installed apps' own templates.
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
+        "OPTIONS": {"context_processors": CONTEXT_PROCESSORS},
     },
 ]
 
@@ -165,6 +178,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The API's lists come in pages: ?limit= (default 100, at most 1,000) and ?offset=, as
+# {"items": [...], "count": N}.
+NINJA_PAGINATION_PER_PAGE = 100
+NINJA_PAGINATION_MAX_LIMIT = 1000
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"

@@ -4,7 +4,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from sessions.models import FINAL_STATUSES, SessionStatus, StrategySession
+from sessions.models import FINAL_STATUSES, SessionStatus, StrategySession, report_summary_of
 
 ILLEGAL_TRANSITION = "cannot move session {pk} from {current!r} to {to!r}"
 TRANSITION_CONFLICT = (
@@ -26,8 +26,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     _S.CANCELLED: frozenset(),
 }
 
-# Set here and nowhere else; passing them in **fields would bypass the table or the timestamps.
-_OWN_FIELDS = frozenset({"status", "started_at", "completed_at", "updated_at"})
+# Set here and nowhere else; passing them in **fields would bypass the table, the timestamps or the
+# summary of result_data.
+_OWN_FIELDS = frozenset({"status", "started_at", "completed_at", "updated_at", "report_summary"})
 
 
 class IllegalTransition(ValueError):
@@ -75,6 +76,8 @@ def session_transition(*, session: StrategySession, to: str, error: str = "", **
         if to == SessionStatus.QUEUED:
             values["pause_requested"] = False
         values.update(fields)
+        if "result_data" in fields:
+            values["report_summary"] = report_summary_of(fields["result_data"])
         # Conditional on the expected status as well: still one winner on a database whose locking is
         # weaker than assumed above.
         moved = StrategySession.objects.filter(pk=session.pk, status=expected).update(**values)

@@ -48,7 +48,8 @@
     if (!live.length) return;  // every row has ended: nothing left to follow
     try {
       const [running, queued] = await Promise.all([get("/api/sessions?status=running"), get("/api/sessions?status=queued")]);
-      const current = new Map([...running, ...queued].map((s) => [String(s.id), s]));
+      // Pages of the API's lists ({items, count}); a row beyond the first page is asked for by id below.
+      const current = new Map([...running.items, ...queued.items].map((s) => [String(s.id), s]));
       for (const tr of live) {
         const id = tr.dataset.sessionId;
         // A row missing from both lists has moved on (paused, ended): ask for it once to show where to.

@@ -38,6 +38,8 @@
   const samples = history ? JSON.parse(history.textContent) : [];
 
   let lastId = 0;
+  // The last resource sample this page has: the server sends what came after it, each sample once.
+  let lastSampleId = samples.reduce((last, s) => Math.max(last, s.id || 0), 0);
   let state = { status: root.dataset.status, progress_epoch: +root.dataset.epoch, progress_total: +root.dataset.total };
   let redrawTimer = null;
 
@@ -143,6 +145,8 @@
   // Resources and alerts -------------------------------------------------------------------------
 
   function addSample(sample) {
+    if (sample.id <= lastSampleId) return;
+    lastSampleId = sample.id;
     samples.push(sample);
     if (samples.length > RESOURCE_SAMPLES) samples.splice(0, samples.length - RESOURCE_SAMPLES);
     drawResources();
@@ -177,8 +181,10 @@
   let failures = 0;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    // after=<last id>: the server sends what came since, then the live tail (no gaps, no duplicates).
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/sessions/${sessionId}/?after=${lastId}`);
+    // after=<last id>, resources_after=<last sample id>: the server sends what came since, then the live
+    // tail (no gaps, no duplicates).
+    const socket = new WebSocket(
+      `${scheme}://${location.host}/ws/sessions/${sessionId}/?after=${lastId}&resources_after=${lastSampleId}`);
     // "live" once the server has subscribed this socket to the session's tail: its first status message
     // comes after that, and whatever commits from then on reaches this page.
     socket.onopen = () => say("connecting");

@@ -1,5 +1,6 @@
 """The session page in a real browser follows a running session as a worker writes it: the charts gain
-the epochs, the progress bar moves, the status badge and the actions change, without a reload.
+the epochs, the progress bar moves, the status badge and the actions change, without a reload. The
+dashboard's active panel follows it too (by polling the API).
 
 Chromium opens the page of a running session on daphne; the test then writes what a worker writes,
 through the same services (session_record_epoch, resource_usage_record, session_finish), and waits,
@@ -121,6 +122,35 @@ class SessionPageLiveTests(ChannelsLiveServerTestCase):
 
                 if SCREENSHOT:
                     page.screenshot(path=SCREENSHOT, full_page=True)
+                assert errors == []
+            finally:
+                browser.close()
+
+    def test_the_dashboard_follows_its_active_sessions_without_a_reload(self):
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context()
+                context.add_cookies([{"name": "sessionid", "value": self.cookie, "url": self.live_server_url}])
+                page = context.new_page()
+                errors = []
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                page.goto(f"{self.live_server_url}/")
+                row = page.locator(f'#active-sessions tr[data-session-id="{self.session.pk}"]')
+                expect(row.locator(".js-status")).to_have_text("Running")
+                expect(row.locator(".js-progress")).to_have_text("—")
+
+                # The page polls the API's lists ({"items": [...]}): the row takes the new progress.
+                for epoch in (1, 2, 3):
+                    as_worker(lambda epoch=epoch: session_record_epoch(
+                        session=self.session, epoch=epoch, epochs=EPOCHS, metrics=epoch_metrics(epoch),
+                        checkpoint=f"/tmp/ckpt-{epoch}.pt",
+                    ))
+                expect(row.locator(".js-progress")).to_have_text("3/10", timeout=WAIT_MS)
+
+                # Gone from the lists of running and queued sessions: the page asks for it by id.
+                as_worker(lambda: session_finish(session=self.session, to=S.COMPLETED))
+                expect(row.locator(".js-status")).to_have_text("Completed", timeout=WAIT_MS)
                 assert errors == []
             finally:
                 browser.close()

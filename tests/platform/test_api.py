@@ -87,7 +87,7 @@ def test_the_login_session_authenticates(as_user, make_strategy, user):
 
     response = as_user.get("/api/strategies")
 
-    assert response.status_code == 200 and [s["name"] for s in response.json()] == ["momentum"]
+    assert response.status_code == 200 and [s["name"] for s in response.json()["items"]] == ["momentum"]
 
 
 def test_a_session_post_without_the_csrf_token_is_403(user, dataset):
@@ -115,7 +115,7 @@ def test_strategies_crud(as_user, dataset, user):
     url = f"/api/strategies/{body['id']}"
 
     assert as_user.get(url).json() == body
-    assert [s["id"] for s in as_user.get("/api/strategies").json()] == [body["id"]]
+    assert [s["id"] for s in as_user.get("/api/strategies").json()["items"]] == [body["id"]]
 
     patched = as_user.patch(url, {"name": "renamed", "params": {"trainer": {"epochs": 4}}}, content_type="application/json")
     assert patched.status_code == 200
@@ -181,7 +181,7 @@ def test_someone_elses_strategy_is_404_to_read_change_and_delete(as_user, make_s
     theirs = make_strategy(other_user)
     url = f"/api/strategies/{theirs.pk}"
 
-    assert as_user.get("/api/strategies").json() == []
+    assert as_user.get("/api/strategies").json() == {"items": [], "count": 0}
     error_of(as_user.get(url), 404, "not_found")
     error_of(as_user.patch(url, {"name": "mine"}, content_type="application/json"), 404, "not_found")
     error_of(as_user.delete(url), 404, "not_found")
@@ -192,7 +192,7 @@ def test_staff_see_every_strategy_but_change_only_their_own(client, staff_user, 
     a, b = make_strategy(user), make_strategy(other_user)
     client.force_login(staff_user)
 
-    assert {s["id"] for s in client.get("/api/strategies").json()} == {a.pk, b.pk}
+    assert {s["id"] for s in client.get("/api/strategies").json()["items"]} == {a.pk, b.pk}
     assert client.get(f"/api/strategies/{b.pk}").json()["owner"] == "linus"
     error_of(client.patch(f"/api/strategies/{b.pk}", {"name": "x"}, content_type="application/json"), 403, "forbidden")
     error_of(client.delete(f"/api/strategies/{b.pk}"), 403, "forbidden")
@@ -217,7 +217,7 @@ def test_datasets_are_listed_for_every_user(as_user, dataset):
     response = as_user.get("/api/datasets")
 
     assert response.status_code == 200
-    [listed] = response.json()
+    [listed] = response.json()["items"]
     assert (listed["id"], listed["name"], listed["tickers"], listed["n_bars"]) == (dataset.pk, dataset.name, ["AAA", "BBB"], 504)
     assert "path" not in listed  # a server path is none of the client's business
 
@@ -314,3 +314,23 @@ def test_an_unexpected_error_is_a_500_in_the_same_shape(as_user, monkeypatch):
 
     error = error_of(as_user.get("/api/strategies"), 500, "server_error")
     assert "a bug" not in error["message"]
+
+
+def test_lists_come_in_pages_with_a_count(as_user, user, make_strategy):
+    names = [f"s{i}" for i in range(5)]
+    for name in names:
+        make_strategy(user, name=name)
+
+    first = as_user.get("/api/strategies", {"limit": 2}).json()
+    rest = as_user.get("/api/strategies", {"limit": 2, "offset": 2}).json()["items"]
+    rest += as_user.get("/api/strategies", {"limit": 2, "offset": 4}).json()["items"]
+
+    assert first["count"] == 5 and len(first["items"]) == 2
+    assert sorted(s["name"] for s in first["items"] + rest) == names  # every one once
+
+
+@pytest.mark.parametrize("query, field", [({"limit": 0}, "limit"), ({"limit": 1001}, "limit"), ({"offset": -1}, "offset")])
+def test_a_page_out_of_bounds_is_a_422_naming_the_parameter(as_user, query, field):
+    error = error_of(as_user.get("/api/strategies", query), 422, "validation_error")
+
+    assert [f["loc"][-1] for f in error["fields"]] == [field]

@@ -86,6 +86,6 @@ def test_the_api_the_dashboard_polls_answers_the_login_cookie(ada, make_session)
     response = ada.get("/api/sessions", {"status": "running"})
 
     assert response.status_code == 200
-    assert [(s["id"], s["status"], s["progress_epoch"], s["progress_total"]) for s in response.json()] == [
+    assert [(s["id"], s["status"], s["progress_epoch"], s["progress_total"]) for s in response.json()["items"]] == [
         (session.pk, "running", 3, 10)
     ]

@@ -61,3 +61,22 @@ def test_the_database_refuses_an_unknown_status(make_session):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         StrategySession.objects.filter(pk=session.pk).update(status="finished")
+
+
+def test_saving_a_result_keeps_the_summary_of_its_report_and_only_then(make_session):
+    session = make_session()
+    session.result_data = {"report": {"metrics": {"sharpe": 1.0}, "alpha": None, "drawdown": [0.0, -0.1]}}
+    session.save()
+    assert StrategySession.objects.get(pk=session.pk).report_summary == {"metrics": {"sharpe": 1.0}, "alpha": None}
+
+    session.result_data = {}
+    session.save(update_fields=["result_data"])
+    assert StrategySession.objects.get(pk=session.pk).report_summary is None
+
+    # A save of other fields, from a copy without result_data, leaves the summary as it is.
+    session.result_data = {"report": {"metrics": {"sharpe": 2.0}}}
+    session.save()
+    lean = StrategySession.objects.defer("result_data").get(pk=session.pk)
+    lean.priority = 5
+    lean.save()
+    assert StrategySession.objects.get(pk=session.pk).report_summary == {"metrics": {"sharpe": 2.0}}

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from engine.backtest.report import backtest_report, json_safe
 from sessions.models import SessionStatus as S, StrategySession
+from sessions.services import session_transition
 from strategies.models import Strategy
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +72,19 @@ def test_the_dashboard_shows_nothing_of_other_users(client, other_user, strategy
 
     assert strategy.name not in page and "7/20" not in page
     assert Strategy.objects.count() == 1 and StrategySession.objects.count() == 1
+
+
+def test_the_dashboard_lists_running_sessions_before_queued_ones_and_newest_results_first(ada, make_session):
+    running_old = make_session(S.RUNNING)
+    queued = make_session(S.QUEUED)
+    running_new = make_session(S.RUNNING)
+    finished_last = make_session(S.RUNNING)  # created before finished_first, finished after it
+    finished_first = make_session(S.COMPLETED)
+    session_transition(session=finished_last, to=S.COMPLETED)
+
+    page = ada.get(DASHBOARD).content.decode()
+
+    active = [page.index(f'data-session-id="{s.pk}"') for s in (running_new, running_old, queued)]
+    assert active == sorted(active)
+    results = page.split("Latest results", 1)[1]
+    assert results.index(f"#{finished_last.pk}<") < results.index(f"#{finished_first.pk}<")

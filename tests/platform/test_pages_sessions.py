@@ -8,7 +8,7 @@ from django.urls import reverse
 from engine.backtest.report import backtest_report, json_safe
 from sessions.models import PerformanceMetric, ResourceUsage, SessionStatus as S, StrategySession
 from sessions.selectors import BEST_CHECKPOINT
-from sessions.templatetags.report_format import metric
+from sessions.report_format import metric
 from sessions.views import METRICS_PER_PAGE, PAUSE_WITHDRAWN, STOP_REQUESTED, STOPPED, TRADES_PER_PAGE
 
 pytestmark = pytest.mark.django_db
@@ -357,3 +357,21 @@ def test_a_session_without_a_report_says_so(ada, make_session):
     response = ada.get(reverse("sessions:report", args=[session.pk]))
 
     assert response.status_code == 200 and "no report yet" in response.content.decode()
+
+
+@pytest.mark.parametrize("rows", [0, 3, METRICS_PER_PAGE, METRICS_PER_PAGE + 1, 2 * METRICS_PER_PAGE + 7])
+def test_the_last_page_is_what_paging_from_its_cursor_gives(make_session, rows):
+    from sessions.selectors import metric_last_page, metric_page
+
+    session = make_session(S.RUNNING)
+    PerformanceMetric.objects.bulk_create(
+        PerformanceMetric(session=session, metric_type="train/loss", value=1.0, epoch=epoch) for epoch in range(rows)
+    )
+
+    page, cursor = metric_last_page(session=session, limit=METRICS_PER_PAGE)
+
+    assert page == metric_page(session=session, after=cursor, limit=METRICS_PER_PAGE)
+    assert len(page) == min(rows, METRICS_PER_PAGE)
+    assert [m.pk for m in page] == sorted(m.pk for m in page)
+    before = PerformanceMetric.objects.filter(session=session, pk__lt=page[0].pk).order_by("-pk").first() if page else None
+    assert cursor == (before.pk if before else 0)  # the row just before the page, or 0 when there is none

@@ -1,39 +1,32 @@
+import html
 import json
 
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from markupsafe import escape
 
 from sessions.models import SessionStatus as S, StrategySession
 from sessions.services import TOO_MANY_SESSIONS
 from strategies.forms import RELOAD
 from strategies.models import Strategy
+from tests.platform.html_forms import shown
 
 pytestmark = pytest.mark.django_db
 
 CREATE = reverse("strategies:create")
 
 
-def as_posted(form) -> dict:
-    """What a browser sends for `form` as it is shown: every input with its current value."""
-    data = {}
-    for bound in form:
-        value = bound.value()
-        if isinstance(value, bool):
-            if value:
-                data[bound.name] = "on"
-            continue
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(str(v) for v in value)
-        data[bound.name] = "" if value is None else value
-    return data
-
-
-def shown_form(client, url, **params):
+def shown_form(client, url, **params) -> dict:
+    """What a browser sends for the strategy form as `url` shows it: every input with its value."""
     response = client.get(url, params)
     assert response.status_code == 200
-    return as_posted(response.context["form"])
+    return form_of(response).values
+
+
+def form_of(response):
+    return shown(response, "strategy-form")
 
 
 @pytest.fixture
@@ -112,7 +105,7 @@ def test_the_list_shows_my_strategies_and_not_others(ada, strategy, other_user, 
     page = ada.get(reverse("strategies:list")).content.decode()
 
     assert "ppo on synthetic" in page and "synthetic-daily" in page
-    assert "linus&#x27;s secret" not in page and "linus's secret" not in page
+    assert "linus's secret" not in html.unescape(page)
 
 
 def test_the_detail_shows_the_config_and_the_sessions(ada, strategy, make_session):
@@ -122,7 +115,7 @@ def test_the_detail_shows_the_config_and_the_sessions(ada, strategy, make_sessio
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert json.dumps(strategy.config, indent=2, sort_keys=True).replace('"', "&quot;") in page
+    assert str(escape(json.dumps(strategy.config, indent=2, sort_keys=True))) in page  # escaped, as every value
     assert f"#{session.pk}" in page and "3/10" in page
     assert reverse("strategies:train", args=[strategy.pk]) in page
 
@@ -132,11 +125,11 @@ def test_the_detail_shows_the_config_and_the_sessions(ada, strategy, make_sessio
 def test_the_form_has_one_input_per_parameter_with_default_bounds_and_description(ada, dataset):
     response = ada.get(CREATE, {"task": "portfolio_management", "agent": "ppo"})
 
-    form = response.context["form"]
+    values = form_of(response).values
     page = response.content.decode()
-    assert form["env__window"].value() == 10
-    assert form["agent_params__learning_rate"].value() == 0.0003
-    assert form["trainer__epochs"].value() == 10
+    assert values["env__window"] == "10"
+    assert values["agent_params__learning_rate"] == "0.0003"
+    assert values["trainer__epochs"] == "10"
     assert 'name="env__window"' in page and 'min="1"' in page
     assert "Bars of market features in each observation" in page
     assert "Default: 10. Range: ≥ 1." in page
@@ -145,18 +138,18 @@ def test_the_form_has_one_input_per_parameter_with_default_bounds_and_descriptio
 
 
 def test_another_task_and_agent_give_that_pairs_parameters(ada, dataset):
-    form = ada.get(CREATE, {"task": "algorithmic_trading", "agent": "dqn"}).context["form"]
+    values = shown_form(ada, CREATE, task="algorithmic_trading", agent="dqn")
 
-    assert "agent_params__exploration_final_eps" in form.fields
-    assert "agent_params__gae_lambda" not in form.fields
-    assert "env__action_mode" in form.fields
+    assert "agent_params__exploration_final_eps" in values
+    assert "agent_params__gae_lambda" not in values
+    assert "env__action_mode" in values
 
 
 def test_a_preset_fills_its_values_into_the_form(ada, dataset):
-    form = ada.get(CREATE, {"task": "portfolio_management", "agent": "ppo", "preset": "quick"}).context["form"]
+    values = shown_form(ada, CREATE, task="portfolio_management", agent="ppo", preset="quick")
 
-    assert form["trainer__epochs"].value() == 2
-    assert form["trainer__num_envs"].value() == 8
+    assert values["trainer__epochs"] == "2"
+    assert values["trainer__num_envs"] == "8"
 
 
 def test_reloading_for_another_pair_keeps_the_name_and_saves_nothing(ada, dataset):
@@ -164,11 +157,11 @@ def test_reloading_for_another_pair_keeps_the_name_and_saves_nothing(ada, datase
 
     response = ada.post(CREATE, data)
 
-    form = response.context["form"]
-    assert response.status_code == 200 and not form.is_bound
-    assert form["name"].value() == "my dqn"
-    assert form.pair == ("algorithmic_trading", "ppo")
-    assert "env__order_size" in form.fields
+    form = form_of(response)
+    assert response.status_code == 200 and not form.errors  # shown again, not validated
+    assert form.values["name"] == "my dqn"
+    assert (form.values["task"], form.values["agent"]) == ("algorithmic_trading", "ppo")
+    assert "env__order_size" in form.values
     assert not Strategy.objects.exists()
 
 
@@ -199,7 +192,7 @@ def test_invalid_values_come_back_on_their_inputs_and_nothing_is_saved(ada, data
 
     response = ada.post(CREATE, data)
 
-    errors = response.context["form"].errors
+    errors = form_of(response).errors
     assert response.status_code == 200
     # "hidden" is refused by the form (not a number); the engine's refusals need the rest to parse.
     assert errors["agent_params__hidden"] == ["'wide' is not an integer"]
@@ -208,20 +201,20 @@ def test_invalid_values_come_back_on_their_inputs_and_nothing_is_saved(ada, data
     data["agent_params__hidden"] = "64, 64"
     response = ada.post(CREATE, data)
 
-    errors = response.context["form"].errors
+    errors = form_of(response).errors
     assert set(errors) == {"env__window", "agent_params__learning_rate"}
     assert errors["env__window"] == ["Input should be greater than or equal to 1"]
     assert errors["agent_params__learning_rate"] == ["Input should be less than or equal to 1"]
     page = response.content.decode()
     assert "Nothing was saved" in page and "Input should be greater than or equal to 1" in page
-    assert response.context["form"]["env__window"].value() == "0"  # what was typed stays in the input
+    assert form_of(response).values["env__window"] == "0"  # what was typed stays in the input
     assert not Strategy.objects.exists()
 
 
 def test_a_trainer_value_out_of_bounds_is_reported_on_its_input(ada, dataset):
     response = ada.post(CREATE, shown_form(ada, CREATE) | {"name": "broken", "trainer__epochs": "0"})
 
-    assert response.context["form"].errors == {"trainer__epochs": ["Input should be greater than or equal to 1"]}
+    assert form_of(response).errors == {"trainer__epochs": ["Input should be greater than or equal to 1"]}
     assert not Strategy.objects.exists()
 
 
@@ -229,7 +222,7 @@ def test_errors_in_several_sections_are_all_reported_in_one_round(ada, dataset):
     response = ada.post(CREATE, shown_form(ada, CREATE) | {"name": "broken", "trainer__epochs": "0",
                                                          "env__window": "0"})
 
-    assert set(response.context["form"].errors) == {"trainer__epochs", "env__window"}
+    assert set(form_of(response).errors) == {"trainer__epochs", "env__window"}
     assert not Strategy.objects.exists()
 
 
@@ -238,7 +231,7 @@ def test_a_taken_name_is_reported_on_the_name(ada, strategy, dataset):
 
     response = ada.post(CREATE, data)
 
-    assert "already have a strategy named" in response.context["form"].errors["name"][0]
+    assert "already have a strategy named" in form_of(response).errors["name"][0]
     assert Strategy.objects.count() == 1
 
 
@@ -247,7 +240,7 @@ def test_an_agent_the_task_has_no_use_for_is_refused(ada, dataset):
 
     response = ada.post(CREATE, data)
 
-    assert "agent" in response.context["form"].errors
+    assert "agent" in form_of(response).errors
     assert not Strategy.objects.exists()
 
 
@@ -265,7 +258,7 @@ def test_the_edit_form_shows_the_stored_values_and_saves_changes(ada, user, data
     edit = reverse("strategies:edit", args=[strategy.pk])
 
     data = shown_form(ada, edit)
-    assert data["env__window"] == 15 and data["preset"] == ""
+    assert data["env__window"] == "15" and data["preset"] == ""
 
     response = ada.post(edit, data | {"description": "shorter window", "env__window": "5"})
 
@@ -282,7 +275,7 @@ def test_editing_with_invalid_values_changes_nothing(ada, user, dataset):
     response = ada.post(edit, shown_form(ada, edit) | {"name": "renamed", "trainer__seed": "-1"})
 
     assert response.status_code == 200
-    assert response.context["form"].errors["trainer__seed"] == ["Input should be greater than or equal to 0"]
+    assert form_of(response).errors["trainer__seed"] == ["Input should be greater than or equal to 0"]
     strategy.refresh_from_db()
     assert strategy.name == "kept" and strategy.config["env"]["window"] == 15
 

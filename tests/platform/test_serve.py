@@ -129,3 +129,22 @@ def test_web_processes_sets_the_default(monkeypatch):
     assert default_processes() == 3
     monkeypatch.delenv("WEB_PROCESSES")
     assert default_processes() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", ""])
+def test_a_bad_thread_count_is_refused_by_name(value):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from trademaster_web.asgi import HTTP_THREADS_INVALID, http_threads
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        http_threads({"WEB_HTTP_THREADS": value})
+
+    assert str(refused.value) == HTTP_THREADS_INVALID.format(value=value)
+
+
+def test_the_thread_count_defaults_to_two_and_can_be_set():
+    from trademaster_web.asgi import http_threads
+
+    assert http_threads({}) == 2
+    assert http_threads({"WEB_HTTP_THREADS": "6"}) == 6

@@ -64,8 +64,8 @@ def test_list_filters_by_status_and_get_returns_one(api, submitted, tiny_strateg
     other = api.post(f"/api/strategies/{tiny_strategy.pk}/sessions").json()
     start(other["id"])
 
-    assert [s["id"] for s in api.get("/api/sessions").json()] == [other["id"], submitted["id"]]
-    assert [s["id"] for s in api.get("/api/sessions", status="running").json()] == [other["id"]]
+    assert [s["id"] for s in api.get("/api/sessions").json()["items"]] == [other["id"], submitted["id"]]
+    assert [s["id"] for s in api.get("/api/sessions", status="running").json()["items"]] == [other["id"]]
     assert api.get(f"/api/sessions/{submitted['id']}").json() == submitted
     assert locs(error_of(api.get("/api/sessions", status="dancing"), 422, "validation_error")) == [["status"]]
 
@@ -120,7 +120,7 @@ def test_someone_elses_sessions_are_404_and_their_strategies_too(
     headers = bearer(other_user)
     url = f"/api/sessions/{submitted['id']}"
 
-    assert client.get("/api/sessions", headers=headers).json() == []
+    assert client.get("/api/sessions", headers=headers).json() == {"items": [], "count": 0}
     for response in (
         client.get(url, headers=headers),
         client.get(f"{url}/metrics", headers=headers),

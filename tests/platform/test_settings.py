@@ -103,7 +103,7 @@ def test_postgresql_connections_are_not_kept_by_default_because_asgi_opens_one_p
     assert kept["default"]["CONN_MAX_AGE"] == 300
 
 
-def test_database_pool_gives_postgresql_a_pool_per_process_and_leaves_sqlite_alone(tmp_path):
+def test_database_pool_gives_postgresql_a_pool_per_process_and_sqlite_a_kept_connection(tmp_path):
     url = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test", "DATABASE_CONN_MAX_AGE": "300"}
     pooled = databases_from_env({**url, "DATABASE_POOL": "1"}, base_dir=tmp_path)["default"]
     assert pooled["OPTIONS"]["pool"] == POSTGRES_POOL
@@ -111,3 +111,5 @@ def test_database_pool_gives_postgresql_a_pool_per_process_and_leaves_sqlite_alo
     assert "pool" not in databases_from_env(url, base_dir=tmp_path)["default"].get("OPTIONS", {})
     sqlite = databases_from_env({"DATABASE_POOL": "1"}, base_dir=tmp_path)["default"]
     assert "pool" not in sqlite["OPTIONS"]
+    assert sqlite["CONN_MAX_AGE"] is None  # kept for the life of its thread
+    assert databases_from_env({}, base_dir=tmp_path)["default"]["CONN_MAX_AGE"] == 0

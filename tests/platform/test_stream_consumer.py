@@ -20,6 +20,7 @@ from sessions.consumers import (
     CLOSE_BAD_REQUEST,
     CLOSE_NOT_AUTHENTICATED,
     CLOSE_NOT_FOUND,
+    BAD_RESOURCES_AFTER,
     NOT_AUTHENTICATED,
     UNKNOWN_MESSAGE,
 )
@@ -141,6 +142,16 @@ def test_stream_refuses_a_bad_after_with_4400(session, user):
     async def scenario():
         _, code = await refusal(f"/ws/sessions/{session.pk}/?after=-1", headers)
         assert code == CLOSE_BAD_REQUEST
+
+    run(scenario)
+
+
+def test_stream_refuses_a_bad_resources_after_by_name(session, user):
+    headers = cookie_of(user)
+
+    async def scenario():
+        error, code = await refusal(f"/ws/sessions/{session.pk}/?after=0&resources_after=x", headers)
+        assert (error["error"], code) == (BAD_RESOURCES_AFTER.format(value="x"), CLOSE_BAD_REQUEST)
 
     run(scenario)
 
@@ -275,6 +286,38 @@ def test_stream_pushes_status_changes_and_resource_samples(session, user):
             got[message["type"]] = message
         assert got["status"]["status"] == S.PAUSED
         assert (got["resource"]["cpu_percent"], got["resource"]["memory_mb"]) == (50.0, 128.0)
+        await communicator.disconnect()
+
+    run(scenario)
+
+
+def resources(communicator_messages) -> list[int]:
+    return [m["id"] for m in communicator_messages if m["type"] == "resource"]
+
+
+def test_resources_after_sends_the_samples_a_page_lacks_then_each_new_one_once(session, user):
+    def sample(cpu):
+        return ResourceUsage.objects.create(session=session, cpu_percent=cpu, memory_mb=100.0).pk
+
+    shown = [sample(10.0), sample(20.0)]  # what the page rendered
+    missed = sample(30.0)  # committed after the render, before the socket joined the tail
+    headers = cookie_of(user)
+
+    async def scenario():
+        communicator = await opened(f"/ws/sessions/{session.pk}/?resources_after={shown[-1]}", headers)
+        received = []
+        while missed not in resources(received):
+            received.append(await communicator.receive_json_from(timeout=WAIT))
+        # The tail may carry a sample the record already gave (committed while the viewer joined).
+        again = await database_sync_to_async(stream.resource_samples)(session_pk=session.pk, after=shown[-1])
+        await get_channel_layer().group_send(stream.group_name(session.pk), {"type": "stream.resources", "samples": again})
+        live = await database_sync_to_async(sample)(40.0)
+        while live not in resources(received):
+            received.append(await communicator.receive_json_from(timeout=WAIT))
+        while not await communicator.receive_nothing(timeout=0.3):
+            received.append(await communicator.receive_json_from(timeout=WAIT))
+
+        assert resources(received) == [missed, live]  # none the page had, each once, in order
         await communicator.disconnect()
 
     run(scenario)

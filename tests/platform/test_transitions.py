@@ -108,8 +108,11 @@ def test_session_transition_refuses_fields_it_owns(make_session):
 
     with pytest.raises(TypeError) as raised:
         session_transition(session=session, to=S.RUNNING, status=S.COMPLETED, started_at=None)
+    with pytest.raises(TypeError) as summary:
+        session_transition(session=session, to=S.RUNNING, report_summary={"alpha": 1.0})
 
     assert str(raised.value) == RESERVED_FIELDS.format(fields="started_at, status")
+    assert str(summary.value) == RESERVED_FIELDS.format(fields="report_summary")
     assert StrategySession.objects.get(pk=session.pk).status == S.QUEUED
 
 
@@ -170,3 +173,25 @@ def test_two_processes_racing_to_start_a_session_one_wins(make_session):
     assert sorted(outcomes) == ["moved", "refused"]
     session.refresh_from_db()
     assert session.status == S.RUNNING and session.process_id in (101, 202)
+
+
+def test_a_move_with_a_result_keeps_the_summary_of_its_report(make_session):
+    session = make_session(S.RUNNING)
+    report = {"metrics": {"sharpe": 1.5}, "benchmark_metrics": {"sharpe": 0.5}, "alpha": 0.02, "beta": 0.9,
+              "equity_curve": [{"date": "2024-01-02", "value": 1.0, "benchmark": 1.0}], "trades": []}
+
+    session_transition(session=session, to=S.COMPLETED, result_data={"best_epoch": 3, "report": report})
+
+    stored = StrategySession.objects.get(pk=session.pk)
+    assert stored.report_summary == {"metrics": {"sharpe": 1.5}, "benchmark_metrics": {"sharpe": 0.5},
+                                     "alpha": 0.02, "beta": 0.9}
+    assert stored.has_report
+
+
+def test_a_move_with_a_result_without_a_report_has_no_summary(make_session):
+    session = make_session(S.RUNNING)
+
+    session_transition(session=session, to=S.PAUSED, result_data={"epochs_done": 2})
+
+    assert StrategySession.objects.get(pk=session.pk).report_summary is None
+    assert not session.has_report
