@@ -70,6 +70,24 @@ def test_list_filters_by_status_and_get_returns_one(api, submitted, tiny_strateg
     assert locs(error_of(api.get("/api/sessions", status="dancing"), 422, "validation_error")) == [["status"]]
 
 
+def test_the_list_takes_the_same_queries_for_one_session_or_many(api, tiny_strategy, django_assert_num_queries):
+    # Lists load a few columns of each strategy and owner (selectors.SUMMARY_RELATED): a field the
+    # schema reads that they leave out would cost a query per row.
+    StrategySession.objects.create(strategy=tiny_strategy, session_type="training")
+    api.get("/api/sessions")  # the token's first use is written once: not part of what is counted
+    with django_assert_num_queries(3):  # the token, the count, the page
+        one = api.get("/api/sessions").json()
+    StrategySession.objects.bulk_create(
+        StrategySession(strategy=tiny_strategy, session_type="backtest", status=S.COMPLETED) for _ in range(4)
+    )
+    with django_assert_num_queries(3):
+        many = api.get("/api/sessions").json()
+
+    assert (one["count"], many["count"]) == (1, 5)
+    assert {s["owner"] for s in many["items"]} == {"ada"}
+    assert {s["strategy_name"] for s in many["items"]} == {tiny_strategy.name}
+
+
 def test_pause_resume_and_stop_through_the_api(api, submitted):
     url = f"/api/sessions/{submitted['id']}"
     session = start(submitted["id"])
