@@ -102,6 +102,17 @@ def create_fixtures(env: dict, *, sessions: int = 1) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def stop_process(process: subprocess.Popen, *, timeout: float, kill) -> None:
+    """SIGTERM to `process`, then `kill()` if it has not ended after `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill()
+            process.wait(timeout=10)
+
+
 class Daphne:
     """daphne serving trademaster_web.asgi on a free loopback port, in a process of its own."""
 
@@ -120,13 +131,7 @@ class Daphne:
         self.port = int(found.group(1))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, timeout=10, kill=self.process.kill)
 
 
 class Serve:
@@ -163,13 +168,8 @@ class Serve:
         return total
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        # Its daphnes too, should serve itself not end them in time.
+        stop_process(self.process, timeout=30, kill=lambda: os.killpg(self.process.pid, signal.SIGKILL))
 
 
 def start_writer(env: dict, *, session: int, points: int, per_commit: int = 1, rate: float = 0.0) -> subprocess.Popen:

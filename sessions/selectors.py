@@ -41,16 +41,20 @@ def summarised(sessions: QuerySet[StrategySession]) -> QuerySet[StrategySession]
     return sessions.defer(*SUMMARY_DEFERRED)
 
 
-# What lists show of a session's strategy and its owner (the API's SessionOut): a strategy row also holds
-# its whole config, a user row a password hash and timestamps, none of which a list shows.
+# What lists load: the session's own columns but SUMMARY_DEFERRED, and of its strategy and their owner
+# what they show (the API's SessionOut): a strategy row also holds its whole config, a user row a
+# password hash and timestamps, none of which a list shows.
 SUMMARY_RELATED = ("strategy__name", "strategy__owner__username")
+SUMMARY_FIELDS = (
+    *(field.name for field in StrategySession._meta.concrete_fields if field.name not in SUMMARY_DEFERRED),
+    *SUMMARY_RELATED,
+)
 
 
 def session_summaries(*, user, status: str | None = None) -> QuerySet[StrategySession]:
     """session_list for lists: without config and result_data (see summarised), and of the strategy and
-    its owner only SUMMARY_RELATED."""
-    own = [field.name for field in StrategySession._meta.concrete_fields if field.name not in SUMMARY_DEFERRED]
-    return session_list(user=user, status=status).only(*own, *SUMMARY_RELATED)
+    its owner only SUMMARY_RELATED (SUMMARY_FIELDS)."""
+    return session_list(user=user, status=status).only(*SUMMARY_FIELDS)
 
 
 # What the dashboard's panels show of a session (templates/includes/status.html and progress.html among
