@@ -16,7 +16,7 @@ completed ones with a report, some running and queued for the dashboard's active
      connection each), each making `--requests` requests of one endpoint, for
        GET /                  the dashboard, with the login session's cookie (a real POST to /accounts/login/)
        GET /sessions/<id>/    a session's page (the 50 seeded sessions in turn), same cookie
-       GET /api/strategies    bearer token (risk.services.api_token_create)
+       GET /api/strategies    bearer token (accounts.services.api_token_create)
        GET /api/sessions      bearer token
      p50/p95/p99/max latency, errors (non-2xx or exceptions) and requests a second per endpoint. After
      an untimed warm-up: one client alone (the time one request takes); then the clients at each of
@@ -92,7 +92,7 @@ import datetime, json, random, sys, django
 django.setup()
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from risk.services import api_token_create
+from accounts.services import api_token_create
 from sessions.models import PerformanceMetric, ResourceUsage, StrategySession
 from strategies.models import Dataset
 from strategies.services import strategy_create

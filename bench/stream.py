@@ -52,7 +52,7 @@ FIXTURES = """
 import json, datetime, django
 django.setup()
 from django.contrib.auth import get_user_model
-from risk.services import api_token_create
+from accounts.services import api_token_create
 from sessions.models import StrategySession
 from strategies.models import Dataset, Strategy
 user = get_user_model().objects.create_user(username="streamer", password="not used here")

@@ -3,9 +3,9 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
 
+from common.errors import REFUSALS, message_of
 from sessions.models import Alert, PerformanceMetric, ResourceUsage, StrategySession
-from sessions.services import IllegalTransition, session_requeue, session_stop
-from trademaster_web.errors import NotFound
+from sessions.services import session_requeue, session_stop
 
 REQUEUED_BY = "requeued by {user} from the admin"
 ACTION_DONE = "{action}: {ids}"
@@ -52,8 +52,9 @@ class StrategySessionAdmin(admin.ModelAdmin):
         for session in queryset.select_related("strategy__owner").order_by("pk"):
             try:
                 action(session)
-            except (IllegalTransition, PermissionDenied, NotFound) as error:
-                self.message_user(request, ACTION_REFUSED.format(pk=session.pk, error=error), messages.WARNING)
+            except (*REFUSALS, PermissionDenied) as error:
+                self.message_user(request, ACTION_REFUSED.format(pk=session.pk, error=message_of(error)),
+                                  messages.WARNING)
             else:
                 moved.append(str(session.pk))
         if moved:

@@ -7,12 +7,12 @@ from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.pagination import paginate
 
+from common.errors import Conflict, NotFound
+from common.schemas import ERRORS
 from sessions import selectors, services
 from sessions.models import StrategySession
 from sessions.schemas import MetricPageOut, SessionIn, SessionOut, Status as SessionStatusName
-from strategies.api import ERRORS
 from strategies.selectors import strategy_get
-from trademaster_web.errors import Conflict, NotFound
 
 NO_REPORT = "session {pk} has no report: it is {status}"
 

@@ -28,10 +28,10 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from risk.services import api_token_authenticate
+from accounts.services import api_token_authenticate
 from sessions import stream
 from sessions.selectors import SESSION_NOT_FOUND, session_get
-from trademaster_web.errors import NotFound
+from common.errors import NotFound
 
 NOT_AUTHENTICATED = "authentication required: log in, or send 'Authorization: Bearer <token>'"
 BAD_AFTER = "after must be a metric id (an integer >= 0), not {value!r}"

@@ -3,9 +3,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import QuerySet
 
+from common.access import sees_everything
+from common.errors import NotFound
 from sessions.models import PerformanceMetric, StrategySession
-from strategies.selectors import sees_all_strategies
-from trademaster_web.errors import NotFound
 
 SESSION_NOT_FOUND = "no session {pk}"
 METRIC_PAGE_MAX = 1000
@@ -23,7 +23,7 @@ def session_list(*, user, status: str | None = None) -> QuerySet[StrategySession
 
 
 def _visible(sessions: QuerySet[StrategySession], *, user, status: str | None = None) -> QuerySet[StrategySession]:
-    if not sees_all_strategies(user):
+    if not sees_everything(user):
         sessions = sessions.filter(strategy__owner=user)
     if status:
         sessions = sessions.filter(status=status)

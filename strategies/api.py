@@ -1,27 +1,24 @@
 """The JSON API of strategies, datasets and their config. Mounted by trademaster_web.api; errors are
-turned into its one error shape there."""
+turned into its one error shape there (common.errors)."""
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.pagination import paginate
 
+from common.errors import NotFound
+from common.schemas import ERRORS
 from strategies import selectors, services
 from strategies.config import config_schema
 from strategies.schemas import (
     ConfigSchemaOut,
     DatasetImportIn,
     DatasetOut,
-    ErrorOut,
     StrategyIn,
     StrategyOut,
     StrategyPatch,
 )
-from trademaster_web.errors import NotFound
 
 IMPORT_NEEDS_STAFF = "only staff can import datasets: the import reads files on the server"
-
-# Documented on every operation; the handlers in trademaster_web.api produce them.
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 strategies_router = Router(tags=["strategies"])
 datasets_router = Router(tags=["datasets"])

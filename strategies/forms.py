@@ -12,14 +12,13 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from pydantic import ValidationError as ConfigError
 
+from common.errors import problems_of
 from engine.agents import agents_for
 from engine.config import TASKS
 from strategies.config import PRESETS, config_schema, config_sections, deep_merge
 from strategies.models import Strategy
 from strategies.selectors import dataset_list
-from trademaster_web.errors import Conflict
 
 # The sections a person tunes on the page; "split" keeps its stored (or default) value.
 FORM_SECTIONS = {"env": "Environment", "agent_params": "Agent", "trainer": "Trainer"}
@@ -200,18 +199,9 @@ class StrategyForm(forms.Form):
                 "agent": data["agent"], "dataset": data["dataset"], "params": self.params()}
 
     def add_service_error(self, error: Exception) -> None:
-        """Put what strategy_create / strategy_update refused on the inputs it is about."""
-        if isinstance(error, ConfigError):
-            for problem in error.errors():
-                self._add_at(tuple(problem["loc"]), problem["msg"])
-        elif isinstance(error, Conflict):
-            self._add_at((error.field,) if error.field else (), str(error))
-        elif isinstance(error, DjangoValidationError) and hasattr(error, "error_dict"):
-            for field, messages in error.message_dict.items():
-                for message in messages:
-                    self._add_at((field,), message)
-        else:
-            self.add_error(None, str(error))
+        """Put what strategy_create / strategy_update refused (common.errors) on the inputs it is about."""
+        for problem in problems_of(error):
+            self._add_at(problem.loc, problem.message)
 
     def _add_at(self, loc: tuple, message: str) -> None:
         if len(loc) >= 2 and f"{loc[0]}{SEP}{loc[1]}" in self.fields:

@@ -86,18 +86,3 @@ class ConfigSchemaOut(Schema):
     agent: str
     sections: dict[str, Any] = Field(description="JSON schema per section (env, agent_params, trainer, split)")
     presets: dict[str, Any] = Field(description="What each preset sets, per section")
-
-
-class FieldError(Schema):
-    loc: list[str | int] = Field(description='Path of the field, e.g. ["env", "window"] or ["name"]')
-    message: str
-
-
-class ErrorBody(Schema):
-    code: str = Field(description="validation_error, invalid_data, unauthorized, forbidden, not_found, conflict, ...")
-    message: str
-    fields: list[FieldError] = Field(default_factory=list)
-
-
-class ErrorOut(Schema):
-    error: ErrorBody

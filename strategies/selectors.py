@@ -1,21 +1,17 @@
 from django.db.models import QuerySet
 
+from common.access import sees_everything
+from common.errors import NotFound
 from strategies.models import Dataset, Strategy
-from trademaster_web.errors import NotFound
 
 STRATEGY_NOT_FOUND = "no strategy {pk}"
 DATASET_NOT_FOUND = "no dataset {pk}"
 
 
-def sees_all_strategies(user) -> bool:
-    """Staff and superusers see every user's strategies (support, review); others only their own."""
-    return bool(user.is_staff or user.is_superuser)
-
-
 def strategy_list(*, user) -> QuerySet[Strategy]:
     """The strategies `user` may see, most recently changed first."""
     strategies = Strategy.objects.select_related("owner", "dataset")
-    if sees_all_strategies(user):
+    if sees_everything(user):
         return strategies.all()
     return strategies.filter(owner=user)
 
@@ -27,7 +23,7 @@ PANEL_FIELDS = ("id", "name", "task", "agent", "updated_at", "dataset__name")
 def strategy_panel(*, user) -> QuerySet[Strategy]:
     """strategy_list with PANEL_FIELDS only: no config, no owner."""
     strategies = Strategy.objects.select_related("dataset").only(*PANEL_FIELDS)
-    return strategies if sees_all_strategies(user) else strategies.filter(owner=user)
+    return strategies if sees_everything(user) else strategies.filter(owner=user)
 
 
 def strategy_get(*, user, pk: int) -> Strategy:

@@ -15,19 +15,19 @@ from collections.abc import Iterable
 
 import pydantic
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as RequestValidationError
 from ninja.security import HttpBearer, SessionAuth
 
+from accounts.services import api_token_authenticate
+from common.errors import Conflict, NotFound, Problem, problems_of
 from engine.data import DataError
-from risk.services import api_token_authenticate
 from sessions.api import sessions_router, strategy_sessions_router
 from sessions.services import IllegalTransition
 from strategies.api import config_router, datasets_router, strategies_router
-from trademaster_web.errors import Conflict, NotFound
 
 # Where Django logs its own 500s, so the same reporting (mail_admins, ...) sees the API's.
 logger = logging.getLogger("django.request")
@@ -44,6 +44,20 @@ CODES = {
     409: "conflict",
     422: "validation_error",
     429: "throttled",
+}
+# The refusals of the services (common.errors), by status and error code. A new kind of refusal is
+# one line here; a subclass is answered as its nearest listed base (TransitionConflict as
+# IllegalTransition).
+REFUSAL_STATUS: dict[type[Exception], tuple[int, str]] = {
+    ValidationError: (422, "validation_error"),
+    pydantic.ValidationError: (422, "validation_error"),  # the engine's RunConfig
+    DataError: (422, "invalid_data"),
+    PermissionDenied: (403, "forbidden"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    # The session's status does not allow it (pause a finished one, resume a running one): a
+    # conflict with the state of the resource, not bad input.
+    IllegalTransition: (409, "conflict"),
 }
 
 
@@ -89,13 +103,29 @@ def error_response(
     return api.create_response(request, {"error": body}, status=status)
 
 
-def _field(loc: Iterable, message: str) -> dict:
-    return {"loc": list(loc), "message": message}
+def _field(problem: Problem) -> dict:
+    return {"loc": list(problem.loc), "message": problem.message}
 
 
-def _invalid(request: HttpRequest, fields: list[dict]) -> HttpResponse:
-    problems = "; ".join(f"{'.'.join(map(str, f['loc'])) or 'input'}: {f['message']}" for f in fields)
-    return error_response(request, 422, INVALID_INPUT.format(problems=problems), fields=fields)
+def problems_response(request: HttpRequest, status: int, code: str, problems: list[Problem]) -> HttpResponse:
+    """The one rendering of a list of problems: invalid input lists them all, by field, under one
+    message; any other refusal says what it is, with the fields it is about."""
+    if code == "validation_error":
+        message = INVALID_INPUT.format(problems="; ".join(
+            f"{'.'.join(map(str, p.loc)) or 'input'}: {p.message}" for p in problems
+        ))
+        return error_response(request, status, message, code=code, fields=map(_field, problems))
+    message = " ".join(p.message for p in problems)
+    return error_response(request, status, message, code=code, fields=[_field(p) for p in problems if p.loc])
+
+
+def _on_refusal(request: HttpRequest, exc: Exception) -> HttpResponse:
+    status, code = next(REFUSAL_STATUS[cls] for cls in type(exc).__mro__ if cls in REFUSAL_STATUS)
+    return problems_response(request, status, code, problems_of(exc))
+
+
+for _refusal in REFUSAL_STATUS:
+    api.add_exception_handler(_refusal, _on_refusal)
 
 
 def _request_loc(loc: tuple) -> tuple:
@@ -108,57 +138,13 @@ def _request_loc(loc: tuple) -> tuple:
 
 @api.exception_handler(RequestValidationError)
 def on_request_invalid(request: HttpRequest, exc: RequestValidationError) -> HttpResponse:
-    return _invalid(request, [_field(_request_loc(tuple(e["loc"])), e["msg"]) for e in exc.errors])
-
-
-@api.exception_handler(pydantic.ValidationError)
-def on_config_invalid(request: HttpRequest, exc: pydantic.ValidationError) -> HttpResponse:
-    # The engine's RunConfig: loc is the config path, ("env", "window"), ("agent",), ...
-    return _invalid(request, [_field(e["loc"], e["msg"]) for e in exc.errors(include_url=False)])
-
-
-@api.exception_handler(ValidationError)
-def on_model_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    if not hasattr(exc, "error_dict"):
-        return _invalid(request, [_field((), message) for message in exc.messages])
-    return _invalid(request, [
-        _field(() if name == NON_FIELD_ERRORS else (name,), message)
-        for name, messages in exc.message_dict.items()
-        for message in messages
-    ])
-
-
-@api.exception_handler(DataError)
-def on_bad_data(request: HttpRequest, exc: DataError) -> HttpResponse:
-    return error_response(request, 422, str(exc), code="invalid_data")
-
-
-@api.exception_handler(Conflict)
-def on_conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
-    fields = [_field((exc.field,), str(exc))] if exc.field else []
-    return error_response(request, 409, str(exc), fields=fields)
-
-
-@api.exception_handler(IllegalTransition)
-def on_illegal_transition(request: HttpRequest, exc: IllegalTransition) -> HttpResponse:
-    # The session's status does not allow it (pause a finished one, resume a running one): a conflict
-    # with the state of the resource, not bad input.
-    return error_response(request, 409, str(exc))
-
-
-@api.exception_handler(NotFound)
-def on_not_found(request: HttpRequest, exc: NotFound) -> HttpResponse:
-    return error_response(request, 404, str(exc))
+    problems = [Problem(tuple(_request_loc(tuple(e["loc"]))), e["msg"]) for e in exc.errors]
+    return problems_response(request, 422, "validation_error", problems)
 
 
 @api.exception_handler(Http404)
 def on_http404(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, str(exc) or "not found")
-
-
-@api.exception_handler(PermissionDenied)
-def on_forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return error_response(request, 403, str(exc) or "forbidden")
 
 
 @api.exception_handler(AuthenticationError)

@@ -120,6 +120,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "django_prometheus",
+    # The project's apps, lower layers first: accounts (who), strategies (what), sessions (running
+    # it), trading and risk (deploying it). Each imports only those above it in this list.
+    "accounts",
     "strategies",
     "sessions.apps.TrainingSessionsConfig",
     "trading",

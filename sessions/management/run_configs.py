@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pydantic
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from common.commands import refused
 from engine.config import RunConfig
 
 NOT_READABLE = "{path}: cannot read it ({error})"
 NOT_JSON = "{path}: not JSON ({error})"
-INVALID_CONFIG = "{path}: invalid config"
 NO_SUCH_USER = "no user {name!r}"
 WHICH_USER = "give --user: the strategies need an owner, and there is {found}"
 REPORT_KEYS = ("total_return", "annual_return", "annual_volatility", "sharpe", "sortino", "max_drawdown",
@@ -31,21 +30,8 @@ def load_config(path: str | Path) -> dict:
     try:
         RunConfig.model_validate(raw)
     except pydantic.ValidationError as error:
-        raise CommandError(config_errors(path, error)) from None
+        raise refused(error, label=path) from None
     return raw
-
-
-def config_errors(path: str | Path, error: pydantic.ValidationError) -> str:
-    lines = [INVALID_CONFIG.format(path=path)]
-    lines += [f"  {'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in error.errors(include_url=False)]
-    return "\n".join(lines)
-
-
-def field_errors(error: ValidationError) -> str:
-    """Django's ValidationError as one line, "field: message; ..."."""
-    if not hasattr(error, "error_dict"):
-        return "; ".join(error.messages)
-    return "; ".join(f"{field}: {message}" for field, messages in error.message_dict.items() for message in messages)
 
 
 def owner_named(username: str | None):

@@ -4,7 +4,6 @@ transitions  the status machine: TRANSITIONS and session_transition, the one fun
 actions      users and operators: session_submit, session_pause, session_resume, session_stop, session_requeue
 worker       the worker running a session: claim, epochs, heartbeat, resource samples, the end of its run
 watchdog     sessions_recover_lost: a session whose worker is gone is queued again or failed
-configs      strategy_from_config: a run config file as `manage.py train` takes it
 
 Everything public is importable from here (`from sessions.services import session_submit`).
 """
@@ -29,7 +28,6 @@ from sessions.services.actions import (
     session_stop,
     session_submit,
 )
-from sessions.services.configs import UNKNOWN_DATASET, dataset_for, strategy_from_config
 from sessions.services.transitions import (
     ILLEGAL_TRANSITION,
     RESERVED_FIELDS,

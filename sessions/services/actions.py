@@ -7,16 +7,17 @@ import copy
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from common.access import require_actor
+from common.errors import Conflict
 from sessions.models import SessionStatus, StrategySession
 from sessions.selectors import BEST_CHECKPOINT, SESSION_NOT_FOUND, session_run_dir
 from sessions.services.queue import dispatch_on_commit
 from sessions.services.transitions import ILLEGAL_TRANSITION, IllegalTransition, session_transition
 from strategies.models import Strategy
-from strategies.selectors import STRATEGY_NOT_FOUND, sees_all_strategies
-from trademaster_web.errors import Conflict, NotFound
+from strategies.selectors import STRATEGY_NOT_FOUND
 
 SESSION_TYPES = (StrategySession.SessionType.TRAINING, StrategySession.SessionType.BACKTEST)
 SESSION_TYPE_UNSUPPORTED = "session_type must be 'training' or 'backtest', not {value!r}"
@@ -62,8 +63,8 @@ def session_submit(
     type, priority, source) and Conflict when the owner already has MAX_SESSIONS_PER_USER active
     (pending, queued or running) sessions.
     """
-    _require_actor(strategy=strategy, user=user, not_found=STRATEGY_NOT_FOUND.format(pk=strategy.pk),
-                   not_yours=STRATEGY_NOT_YOURS.format(pk=strategy.pk, owner=strategy.owner))
+    require_actor(user=user, owner_id=strategy.owner_id, not_found=STRATEGY_NOT_FOUND.format(pk=strategy.pk),
+                  not_yours=STRATEGY_NOT_YOURS.format(pk=strategy.pk, owner=strategy.owner))
     if session_type not in SESSION_TYPES:
         raise ValidationError({"session_type": SESSION_TYPE_UNSUPPORTED.format(value=session_type)})
     low, high = PRIORITY_RANGE
@@ -158,20 +159,10 @@ def session_requeue(*, session: StrategySession, error: str = "") -> StrategySes
     return session
 
 
-def _require_actor(*, strategy: Strategy, user, not_found: str, not_yours: str) -> None:
-    """Owners and superusers may act. Staff see everyone's sessions but act only on their own (403);
-    anyone else is told it does not exist (404), as the selectors do."""
-    if strategy.owner_id == user.pk or user.is_superuser:
-        return
-    if sees_all_strategies(user):
-        raise PermissionDenied(not_yours)
-    raise NotFound(not_found)
-
-
 def _require_session_actor(*, session: StrategySession, user) -> None:
     strategy = session.strategy
-    _require_actor(strategy=strategy, user=user, not_found=SESSION_NOT_FOUND.format(pk=session.pk),
-                   not_yours=SESSION_NOT_YOURS.format(pk=session.pk, owner=strategy.owner))
+    require_actor(user=user, owner_id=strategy.owner_id, not_found=SESSION_NOT_FOUND.format(pk=session.pk),
+                  not_yours=SESSION_NOT_YOURS.format(pk=session.pk, owner=strategy.owner))
 
 
 def _locked(session: StrategySession) -> StrategySession:

@@ -4,6 +4,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from common.errors import DomainError
 from sessions.models import FINAL_STATUSES, SessionStatus, StrategySession, report_summary_of
 
 ILLEGAL_TRANSITION = "cannot move session {pk} from {current!r} to {to!r}"
@@ -31,8 +32,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 _OWN_FIELDS = frozenset({"status", "started_at", "completed_at", "updated_at", "report_summary"})
 
 
-class IllegalTransition(ValueError):
-    """The move is not in TRANSITIONS."""
+class IllegalTransition(DomainError, ValueError):
+    """The move is not in TRANSITIONS: a conflict with the session's state (409 in the API)."""
 
 
 class TransitionConflict(IllegalTransition):

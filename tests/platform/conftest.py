@@ -5,7 +5,7 @@ import pytest
 
 from sessions.models import SessionStatus as S, StrategySession
 from sessions.services import session_transition
-from risk.services import api_token_create
+from accounts.services import api_token_create
 from strategies.models import Dataset, Strategy
 
 BTC_DAILY = Path("/work/shared/data/btc/btc_daily.csv")

@@ -2,7 +2,7 @@
 import pytest
 from django.test import Client
 
-from risk.services import api_token_create, api_token_revoke
+from accounts.services import api_token_create, api_token_revoke
 from strategies.api import IMPORT_NEEDS_STAFF
 from strategies.models import Dataset, Strategy
 from strategies.services import strategy_create

@@ -4,10 +4,10 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
-from risk.management.commands.create_api_token import NO_SUCH_USER
-from risk.management.commands.revoke_api_token import NO_SUCH_TOKEN
-from risk.models import ApiToken
-from risk.services import api_token_authenticate, api_token_create, api_token_revoke
+from accounts.management.commands.create_api_token import NO_SUCH_USER
+from accounts.management.commands.revoke_api_token import NO_SUCH_TOKEN
+from accounts.models import ApiToken
+from accounts.services import api_token_authenticate, api_token_create, api_token_revoke
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from engine.data import DataError
 from strategies.models import Dataset
 from strategies.services import DATASET_NAME_TAKEN, DATASET_PATH_MISSING, dataset_import
-from trademaster_web.errors import Conflict
+from common.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from sessions.models import PerformanceMetric, SessionStatus as S, StrategySession
-from sessions.views import COMPARE_IDS_INVALID, COMPARE_IDS_REQUIRED
+from sessions.presenters import COMPARE_IDS_INVALID, COMPARE_IDS_REQUIRED
 from strategies.models import Strategy
 
 pytestmark = pytest.mark.django_db

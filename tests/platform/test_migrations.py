@@ -39,3 +39,43 @@ def test_the_report_summary_migration_summarises_the_reports_already_stored():
         assert new.objects.get(pk=without.pk).report_summary is None
     finally:
         MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_tokens_move_to_the_accounts_app_without_losing_a_token_or_a_permission():
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from accounts.models import ApiToken
+    from accounts.services import api_token_authenticate, token_hash
+
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes()
+    before = [("risk", "0001_initial"), ("accounts", None)]
+    try:
+        executor.migrate(before)
+        assert "risk_apitoken" in connection.introspection.table_names()
+        # The content type went back with the table: the permissions granted on it are its rows.
+        old_type = ContentType.objects.get(app_label="risk", model="apitoken")
+        permissions = set(Permission.objects.filter(content_type=old_type).values_list("pk", flat=True))
+        assert permissions
+        old = executor.loader.project_state([("risk", "0001_initial")]).apps
+        user = old.get_model("auth", "User").objects.create(username="ada", is_active=True)
+        old.get_model("risk", "ApiToken").objects.create(
+            user=user, name="cron", key_hash=token_hash("a" * 64), prefix="a" * 8,
+        )
+
+        MigrationExecutor(connection).migrate(leaves)
+
+        tables = connection.introspection.table_names()
+        assert "accounts_apitoken" in tables and "risk_apitoken" not in tables
+        token = ApiToken.objects.get()
+        assert (token.name, token.prefix, token.user.username) == ("cron", "a" * 8, "ada")
+        assert api_token_authenticate(plaintext="a" * 64).username == "ada"
+        new_type = ContentType.objects.get_for_model(ApiToken)
+        assert new_type.pk == old_type.pk
+        assert set(Permission.objects.filter(content_type=new_type).values_list("pk", flat=True)) == permissions
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

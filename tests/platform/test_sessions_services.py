@@ -27,7 +27,7 @@ from sessions.services import (
     session_transition,
 )
 from tests.platform.session_helpers import builtin_dataset, make_strategy, runs_dir, tiny_strategy  # noqa: F401
-from trademaster_web.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound
 
 pytestmark = pytest.mark.django_db
 

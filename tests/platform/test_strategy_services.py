@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from strategies.models import Dataset, Strategy
 from strategies.selectors import dataset_list, strategy_get, strategy_list
 from strategies.services import STRATEGY_NAME_TAKEN, strategy_create, strategy_delete, strategy_update
-from trademaster_web.errors import Conflict, NotFound
+from common.errors import Conflict, NotFound
 
 pytestmark = pytest.mark.django_db
 

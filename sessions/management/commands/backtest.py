@@ -6,7 +6,8 @@ import pydantic
 from django.core.management.base import BaseCommand, CommandError
 
 from engine.data import DataError
-from sessions.management.run_configs import config_errors, load_config, report_table
+from common.commands import refused
+from sessions.management.run_configs import load_config, report_table
 from sessions.models import StrategySession
 from sessions.runner import backtest_report
 from sessions.selectors import BEST_CHECKPOINT, session_run_dir
@@ -62,6 +63,6 @@ class Command(BaseCommand):
             try:
                 return backtest_report(config, checkpoint=checkpoint, run_dir=Path(run_dir))
             except pydantic.ValidationError as error:
-                raise CommandError(config_errors(label, error)) from None
+                raise refused(error, label=label) from None
             except (DataError, FileNotFoundError) as error:
                 raise CommandError(f"{label}: {error}") from None

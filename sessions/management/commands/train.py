@@ -2,19 +2,18 @@ import os
 import time
 from pathlib import Path
 
-import pydantic
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
-from engine.data import DataError
+from common.commands import refused
+from common.errors import REFUSALS
 from engine.training.callbacks import Callback, EpochEnd, TrainResult, TrainStart
 from sessions import runner, services
-from sessions.management.run_configs import config_errors, field_errors, load_config, owner_named, report_table
+from sessions.management.run_configs import load_config, owner_named, report_table
 from sessions.models import SessionStatus, StrategySession
 from sessions.selectors import session_report
-from trademaster_web.errors import Conflict
+from strategies.services import strategy_from_config
 
 NOT_COMPLETED = "{count} of {total} sessions did not complete: {which}"
 INTERRUPTED = "interrupted (Ctrl-C) while training in manage.py train --inline"
@@ -68,7 +67,7 @@ class Command(BaseCommand):
     def _submit(self, path: Path, config: dict, *, owner, inline: bool) -> StrategySession:
         try:
             with transaction.atomic():
-                strategy = services.strategy_from_config(
+                strategy = strategy_from_config(
                     config=config, owner=owner, name=path.stem, base_dir=path.resolve().parent
                 )
                 session = services.session_submit(strategy=strategy, user=owner, enqueue=not inline)
@@ -77,12 +76,8 @@ class Command(BaseCommand):
                     session = services.session_start(
                         session=session, process_id=os.getpid(), host=services.this_host()
                     )
-        except pydantic.ValidationError as error:
-            raise CommandError(config_errors(path, error)) from None
-        except ValidationError as error:
-            raise CommandError(f"{path}: {field_errors(error)}") from None
-        except (Conflict, DataError) as error:
-            raise CommandError(f"{path}: {error}") from None
+        except REFUSALS as error:
+            raise refused(error, label=path) from None
         return session
 
     def _run_here(self, session: StrategySession) -> StrategySession:

@@ -1,9 +1,8 @@
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from engine.data import DataError
+from common.commands import refused
+from common.errors import REFUSALS
 from strategies.services import dataset_import
-from trademaster_web.errors import Conflict
 
 
 class Command(BaseCommand):
@@ -19,10 +18,8 @@ class Command(BaseCommand):
     def handle(self, *args, path: str, name: str, **options):
         try:
             dataset = dataset_import(path=path, name=name)
-        except (DataError, Conflict) as error:
-            raise CommandError(str(error)) from None
-        except ValidationError as error:
-            raise CommandError("; ".join(error.messages)) from None
+        except REFUSALS as error:
+            raise refused(error) from None
         self.stdout.write(
             f"Imported {dataset.name!r}: {dataset.n_bars} bars ({dataset.frequency}) of "
             f"{', '.join(dataset.tickers)}, {dataset.start_date} to {dataset.end_date}, into {dataset.path}"

@@ -1,9 +1,8 @@
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from engine.data import DataError
+from common.commands import refused
+from common.errors import REFUSALS
 from strategies.demo_data import ROLES, DemoDataUnavailable, SeedResult, demo_seed
-from trademaster_web.errors import Conflict
 
 
 class Command(BaseCommand):
@@ -18,10 +17,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             result = demo_seed()
-        except (DemoDataUnavailable, DataError, Conflict) as error:
+        except DemoDataUnavailable as error:
             raise CommandError(str(error)) from None
-        except ValidationError as error:
-            raise CommandError("; ".join(error.messages)) from None
+        except REFUSALS as error:
+            raise refused(error) from None
         for line in _report(result):
             self.stdout.write(line)
 

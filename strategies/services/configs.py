@@ -12,13 +12,13 @@ from django.db import transaction
 from engine.data.catalog import BUILTINS, load_dataset
 from strategies.config import config_sections
 from strategies.models import Dataset, Strategy
-from strategies.services import dataset_import, strategy_create
+from strategies.services.datasets import dataset_checksum, dataset_import
+from strategies.services.strategies import strategy_create
 
 UNKNOWN_DATASET = (
     "{name!r} is neither a file or folder, nor an imported dataset's name, nor one of the engine's "
     "built-in markets ({builtins})"
 )
-_CHUNK = 1 << 20
 
 
 @transaction.atomic
@@ -60,12 +60,7 @@ def _imported(path: Path) -> Dataset:
     path = path.resolve()
     same = Dataset.objects.filter(path=str(path)).first()
     if same is None:
-        # dataset_import's checksum: the file's sha256, or for a folder the sha256 of `sha256sum`'s
-        # lines over its CSV files in name order.
-        checksum = _sha256(path) if path.is_file() else hashlib.sha256("".join(
-            f"{_sha256(f)}  {f.name}\n" for f in sorted(path.glob("*.csv")) if f.is_file()
-        ).encode()).hexdigest()
-        same = Dataset.objects.filter(checksum=checksum).order_by("pk").first()
+        same = Dataset.objects.filter(checksum=dataset_checksum(path)).order_by("pk").first()
     if same is not None:
         return same
     stem = path.stem if path.is_file() else path.name
@@ -92,14 +87,6 @@ def _builtin(name: str) -> Dataset:
     dataset.full_clean()
     dataset.save()
     return dataset
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _free_dataset_name(name: str) -> str:

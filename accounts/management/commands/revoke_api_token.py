@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from risk.models import ApiToken
-from risk.services import api_token_revoke
+from accounts.models import ApiToken
+from accounts.services import api_token_revoke
 
 NO_SUCH_TOKEN = "no active API token starts with {prefix!r}"
 AMBIGUOUS_PREFIX = "{count} active API tokens start with {prefix!r}; give more of the token"

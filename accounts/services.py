@@ -5,7 +5,7 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
-from risk.models import ApiToken
+from accounts.models import ApiToken
 
 # last_used_at is for "is this token still in use?", not an audit log; writing it at most once a
 # minute keeps a busy API client from turning every read into a write (SQLite has one writer).

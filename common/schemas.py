@@ -1,0 +1,21 @@
+"""The API's one error shape, documented on every operation: {"error": {"code", "message", "fields"}}."""
+from ninja import Field, Schema
+
+
+class FieldError(Schema):
+    loc: list[str | int] = Field(description='Path of the field, e.g. ["env", "window"] or ["name"]')
+    message: str
+
+
+class ErrorBody(Schema):
+    code: str = Field(description="validation_error, invalid_data, unauthorized, forbidden, not_found, conflict, ...")
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+# The error responses every operation documents; trademaster_web.api produces them.
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
