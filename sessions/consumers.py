@@ -22,6 +22,13 @@ Points come in id order, each once. Which ones: those after the id the client gi
 the URL (the stream starts at once) or as a message {"after": <id>} (0 for the whole history); without
 either the client gets status and resource messages only until it says. To resume after a reconnect,
 pass the last id received: no gaps, no duplicates, across server restarts too.
+
+One rule for every feed (sessions.feeds): the consumer keeps a cursor per feed, the last id it sent this
+viewer (None while the viewer does not take the feed). A row at or below the cursor is never sent
+again; a tail message that starts above the cursor (a message before it was dropped) is preceded by
+the rows between, read from the record. Where the cursors start: metric points where the client says;
+alerts at 0 (all of them); resource samples at ?resources_after (the newest 500 above it sent first), or
+else at the newest sample there is when the viewer joins (live ones only).
 """
 from urllib.parse import parse_qs
 
@@ -29,9 +36,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.services import api_token_authenticate
-from sessions import stream
-from sessions.selectors import SESSION_NOT_FOUND, session_get
 from common.errors import NotFound
+from sessions import stream
+from sessions.feeds import ALERTS, FEEDS, METRICS, PAGE_SIZE, RESOURCES, Feed
+from sessions.selectors import SESSION_NOT_FOUND, session_get
 
 NOT_AUTHENTICATED = "authentication required: log in, or send 'Authorization: Bearer <token>'"
 BAD_AFTER = "after must be a metric id (an integer >= 0), not {value!r}"
@@ -84,15 +92,11 @@ def _visible(*, user, pk: int) -> bool:
 
 class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
     session_pk: int | None = None
-    # The last point id sent; None until the client says where to start.
-    cursor: int | None = None
     last_status: dict | None = None
-    # The last alert id sent: alerts are sent from connect on, whatever the point cursor.
-    alert_cursor: int = 0
-    # The last resource sample id sent, when the client gave one (?resources_after); None: every live one.
-    resource_cursor: int | None = None
 
     async def connect(self):
+        # Per feed, the last row id sent to this viewer; None: not taking that feed (yet).
+        self.cursors: dict[str, int | None] = dict.fromkeys(FEEDS)
         await self.accept()
         user = await _authenticate(self.scope)
         if user is None:
@@ -108,21 +112,21 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
         except ValueError as error:
             return await self._refuse(str(error), CLOSE_BAD_REQUEST)
 
-        # Join the group before reading anything: a point committed while the backfill runs then
-        # arrives as a group message, queued until the backfill is sent, and is dropped if it was in it.
+        # Join the group before reading anything: a row committed while the backfill runs then arrives
+        # as a group message, queued until the backfill is sent, and is dropped if it was in it.
         self.session_pk = pk
         await self.channel_layer.group_add(stream.group_name(pk), self.channel_name)
         await stream.watch(session_pk=pk)
+        if resources_after is None:
+            # Before the first status message, which tells the client it is live: every sample
+            # committed after that message reaches it.
+            self.cursors[RESOURCES.name] = await database_sync_to_async(RESOURCES.last_id)(session_pk=pk)
         await self.stream_status({"status": await database_sync_to_async(stream.session_state)(session_pk=pk)})
-        await self._send_stored_alerts()
+        await self._start(ALERTS, 0)
         if resources_after is not None:
-            self.resource_cursor = resources_after
-            samples = await database_sync_to_async(stream.resource_samples_newest)(
-                session_pk=pk, after=resources_after
-            )
-            await self.stream_resources({"samples": samples})
+            await self._start(RESOURCES, resources_after, newest=True)
         if after is not None:
-            await self._start(after)
+            await self._start(METRICS, after)
 
     async def disconnect(self, code):
         if self.session_pk is None:
@@ -140,19 +144,18 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
             after = parse_after(content["after"])
         except ValueError as error:
             return await self.send_json({"type": "error", "error": str(error)})
-        await self._start(after)
+        await self._start(METRICS, after)
 
     # Group messages from the session's tail (sessions.stream) --------------------------------------
 
-    async def stream_points(self, event):
-        if self.cursor is None:
+    async def stream_rows(self, event):
+        feed = FEEDS[event["feed"]]
+        if self.cursors[feed.name] is None:
             return
-        if event["after"] > self.cursor:
+        if event["after"] > self.cursors[feed.name]:
             # This message starts above what this viewer has: fetch the range between from the record.
-            await self._send_stored(upto=event["after"])
-        points = [point for point in event["points"] if point["id"] > self.cursor]
-        if points:
-            await self._send_points(points)
+            await self._send_stored(feed, upto=event["after"])
+        await self._send(feed, [row for row in event["rows"] if row["id"] > self.cursors[feed.name]])
 
     async def stream_status(self, event):
         status = event["status"]
@@ -160,57 +163,33 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
             self.last_status = status
             await self.send_json(status)
 
-    async def stream_resources(self, event):
-        for sample in event["samples"]:
-            if self.resource_cursor is not None:
-                # The tail may send samples this viewer already got from the record on connect.
-                if sample["id"] <= self.resource_cursor:
-                    continue
-                self.resource_cursor = sample["id"]
-            await self.send_json(sample)
-
-    async def stream_alerts(self, event):
-        if event["after"] > self.alert_cursor:
-            # A message this viewer missed (dropped by a full channel) carried the ones between.
-            await self._send_stored_alerts()
-        # The tail may send alerts this viewer already got from the record on connect.
-        for alert in event["alerts"]:
-            if alert["id"] > self.alert_cursor:
-                await self.send_json(alert)
-                self.alert_cursor = alert["id"]
-
     # -----------------------------------------------------------------------------------------------
 
-    async def _start(self, after: int) -> None:
-        self.cursor = after
-        await self._send_stored(upto=None)
+    async def _start(self, feed: Feed, after: int, *, newest: bool = False) -> None:
+        """Take `feed` from `after` on: the stored rows above it first (with `newest`, only the newest
+        page of them), then the tail's."""
+        self.cursors[feed.name] = after
+        if newest:
+            rows = await database_sync_to_async(feed.newest_after)(session_pk=self.session_pk, after=after)
+            await self._send(feed, rows)
+        else:
+            await self._send_stored(feed, upto=None)
 
-    async def _send_stored(self, *, upto: int | None) -> None:
-        """Send the stored points above the cursor (up to `upto`), a page at a time."""
+    async def _send_stored(self, feed: Feed, *, upto: int | None) -> None:
+        """Send the stored rows of `feed` above its cursor (up to `upto`), a page at a time."""
         while True:
-            points = await database_sync_to_async(stream.metric_points)(
-                session_pk=self.session_pk, after=self.cursor, upto=upto
+            rows = await database_sync_to_async(feed.rows_after)(
+                session_pk=self.session_pk, after=self.cursors[feed.name], upto=upto
             )
-            if points:
-                await self._send_points(points)
-            if len(points) < stream.PAGE_SIZE:
+            await self._send(feed, rows)
+            if len(rows) < PAGE_SIZE:
                 return
 
-    async def _send_stored_alerts(self) -> None:
-        """Send the stored alerts above the alert cursor, a page at a time."""
-        while True:
-            alerts = await database_sync_to_async(stream.alerts_after)(
-                session_pk=self.session_pk, after=self.alert_cursor
-            )
-            for alert in alerts:
-                await self.send_json(alert)
-                self.alert_cursor = alert["id"]
-            if len(alerts) < stream.PAGE_SIZE:
-                return
-
-    async def _send_points(self, points: list[dict]) -> None:
-        await self.send_json({"type": "metrics", "points": points})
-        self.cursor = points[-1]["id"]
+    async def _send(self, feed: Feed, rows: list[dict]) -> None:
+        for message in feed.messages(rows):
+            await self.send_json(message)
+        if rows:
+            self.cursors[feed.name] = rows[-1]["id"]
 
     async def _refuse(self, error: str, code: int) -> None:
         await self.send_json({"type": "error", "error": error})

@@ -21,7 +21,6 @@ from sessions.models import StrategySession
 
 log = logging.getLogger(__name__)
 
-WATCHDOG_SECONDS = 15  # TRADEMASTER["WATCHDOG_SECONDS"] overrides it
 _MB = 1024 * 1024
 
 
@@ -174,7 +173,7 @@ class Heartbeat:
 
 def start_watchdog(**kwargs) -> threading.Thread:
     """Receiver of django-q2's post_spawn, sent in every new worker process of `manage.py qcluster`:
-    start a daemon thread there that runs sessions_recover_lost every WATCHDOG_SECONDS.
+    start a daemon thread there that runs sessions_recover_lost every TRADEMASTER["WATCHDOG_SECONDS"].
 
     One per worker process: a cluster keeps watching while any of its workers lives, and a worker
     killed with kill -9 is replaced, watchdog included. Several sweeps at once are harmless: each move
@@ -186,7 +185,7 @@ def start_watchdog(**kwargs) -> threading.Thread:
 
 
 def _watch() -> None:
-    interval = float(settings.TRADEMASTER.get("WATCHDOG_SECONDS", WATCHDOG_SECONDS))
+    interval = float(settings.TRADEMASTER["WATCHDOG_SECONDS"])
     while True:
         time.sleep(interval)
         try:

@@ -10,12 +10,16 @@ Why a poll of the database rather than a message bus:
 - it loses nothing: a point's database id is its cursor, so a viewer that reconnects (or a server
   that restarts) resumes after the last id it saw, without gaps or duplicates.
 
-Inside one daphne process there is ONE tail task per watched session. Every STREAM_POLL_SECONDS it asks
-for the session's metric rows above the last id it saw (an indexed range query) and fans them out to
-the session's consumers in this process through the channel layer (group_send); 100 viewers of a
-session cost one query per tick, not 100. The session row, its resource samples and its alerts are
-polled every STREAM_STATUS_POLL_SECONDS (they change every few seconds at most). The task stops when the
-last viewer leaves. The cost: one query per watched session per tick, and up to one tick of latency.
+Inside one daphne process there is ONE tail task per watched session. For each feed of the session
+(sessions.feeds: metric points, resource samples, alerts) it asks for the rows above the last id it
+saw (an indexed range query) and fans them out to the session's consumers in this process through the
+channel layer (group_send); 100 viewers of a session cost one query per tick, not 100. Fast feeds
+(metric points) are read every STREAM_POLL_SECONDS, the others with the session row every
+STREAM_STATUS_POLL_SECONDS (they change every few seconds at most). The task stops when the last
+viewer leaves. The cost: one query per watched session per tick, and up to one tick of latency.
+
+A tail message is {"type": "stream.rows", "feed": <name>, "after": <id>, "rows": [...]}: the rows of
+the feed with after < id, in id order. sessions.consumers says what a viewer does with it.
 
 At scale (many watched sessions, several web processes) what would replace the timer is a wake-up:
 PostgreSQL LISTEN/NOTIFY (the worker NOTIFYs "session_<id>" after its commit, the tail LISTENs and
@@ -26,7 +30,7 @@ The group names carry a token of this process, so that the fan-out stays inside 
 channel layer is configured: with channels-redis, every web process still runs its own tails, and a
 viewer must not get each point once per process. Consumers drop what they have already sent (by id)
 and fetch from the database any range a tail message says they missed (a message dropped by a full
-channel), so each point reaches each viewer once, in id order.
+channel), so each row reaches each viewer once, in id order.
 
 One assumption: a session's metric rows commit in id order. They do: one worker writes a session at a
 time (session_transition hands it out), each epoch's rows in one transaction, and SQLite has a single
@@ -44,18 +48,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from sessions.models import Alert, PerformanceMetric, ResourceUsage, StrategySession
+from sessions.feeds import FEEDS, PAGE_SIZE, Feed
+from sessions.models import StrategySession
 
 logger = logging.getLogger(__name__)
 
-# Rows per query: a viewer catching up on a long training gets its history in messages of this size,
-# and a tail behind by more than this reads again without sleeping.
-PAGE_SIZE = 500
 STATUS_FIELDS = ("status", "progress_epoch", "progress_total")
-RESOURCE_FIELDS = (
-    "id", "cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb", "disk_io_mb", "network_io_mb", "recorded_at",
-)
-ALERT_FIELDS = ("id", "kind", "severity", "message", "epoch", "value", "created_at")
 # The tail keeps going after a database error (SQLite "database is locked" under a burst of writes,
 # a PostgreSQL restart), more slowly.
 ERROR_BACKOFF_SECONDS = 1.0
@@ -69,73 +67,17 @@ def group_name(session_pk: int) -> str:
 
 
 def poll_seconds() -> float:
-    return float(settings.TRADEMASTER.get("STREAM_POLL_SECONDS", 0.05))
+    return float(settings.TRADEMASTER["STREAM_POLL_SECONDS"])
 
 
 def status_poll_seconds() -> float:
-    return float(settings.TRADEMASTER.get("STREAM_STATUS_POLL_SECONDS", 0.5))
-
-
-# Reads (sync; the async callers wrap them in database_sync_to_async) ------------------------------
-
-
-def metric_points(*, session_pk: int, after: int, upto: int | None = None, limit: int = PAGE_SIZE) -> list[dict]:
-    """Up to `limit` metric points of the session with after < id (<= upto), in id order, as sent."""
-    rows = PerformanceMetric.objects.filter(session_id=session_pk, pk__gt=after)
-    if upto is not None:
-        rows = rows.filter(pk__lte=upto)
-    return [
-        {"id": pk, "epoch": epoch, "metric_type": metric_type, "value": value, "timestamp": timestamp.isoformat()}
-        for pk, epoch, metric_type, value, timestamp in rows.order_by("pk").values_list(
-            "pk", "epoch", "metric_type", "value", "timestamp"
-        )[:limit]
-    ]
-
-
-def metric_last_id(*, session_pk: int) -> int:
-    last = PerformanceMetric.objects.filter(session_id=session_pk).order_by("-pk").values_list("pk", flat=True).first()
-    return last or 0
+    return float(settings.TRADEMASTER["STREAM_STATUS_POLL_SECONDS"])
 
 
 def session_state(*, session_pk: int) -> dict | None:
     """The status message of the session, or None once it is deleted."""
     state = StrategySession.objects.filter(pk=session_pk).values(*STATUS_FIELDS).first()
     return None if state is None else {"type": "status", **state}
-
-
-def resource_samples(*, session_pk: int, after: int) -> list[dict]:
-    """The first PAGE_SIZE samples above `after`, in id order, as resource messages."""
-    return _resource_messages(_samples_after(session_pk, after).order_by("pk")[:PAGE_SIZE])
-
-
-def resource_samples_newest(*, session_pk: int, after: int) -> list[dict]:
-    """The newest PAGE_SIZE samples above `after`, in id order: what a page that showed up to `after`
-    lacks (a page's charts hold fewer than that)."""
-    return _resource_messages(_samples_after(session_pk, after).order_by("-pk")[:PAGE_SIZE])[::-1]
-
-
-def _samples_after(session_pk: int, after: int):
-    return ResourceUsage.objects.filter(session_id=session_pk, pk__gt=after).values(*RESOURCE_FIELDS)
-
-
-def _resource_messages(rows) -> list[dict]:
-    return [{"type": "resource", **row, "recorded_at": row["recorded_at"].isoformat()} for row in rows]
-
-
-def resource_last_id(*, session_pk: int) -> int:
-    last = ResourceUsage.objects.filter(session_id=session_pk).order_by("-pk").values_list("pk", flat=True).first()
-    return last or 0
-
-
-def alerts_after(*, session_pk: int, after: int) -> list[dict]:
-    """Up to PAGE_SIZE alerts of the session with id > `after`, in id order, as sent."""
-    rows = Alert.objects.filter(session_id=session_pk, pk__gt=after).order_by("pk").values(*ALERT_FIELDS)
-    return [{"type": "alert", **row, "created_at": row["created_at"].isoformat()} for row in rows[:PAGE_SIZE]]
-
-
-def alert_last_id(*, session_pk: int) -> int:
-    last = Alert.objects.filter(session_id=session_pk).order_by("-pk").values_list("pk", flat=True).first()
-    return last or 0
 
 
 # The tails ------------------------------------------------------------------------------------------
@@ -158,45 +100,50 @@ class _Tail:
         layer = get_channel_layer()
         group = group_name(self.session_pk)
         loop = asyncio.get_running_loop()
-        metric_after = resource_after = alert_after = None
+        fast = [feed for feed in FEEDS.values() if feed.fast]
+        slow = [feed for feed in FEEDS.values() if not feed.fast]
+        cursors: dict[str, int] | None = None
         status = None  # None: the first poll sends the status, which consumers drop when unchanged
         status_due = 0.0
         while True:
             try:
-                if metric_after is None:
-                    metric_after = await database_sync_to_async(metric_last_id)(session_pk=self.session_pk)
-                    resource_after = await database_sync_to_async(resource_last_id)(session_pk=self.session_pk)
-                    alert_after = await database_sync_to_async(alert_last_id)(session_pk=self.session_pk)
+                if cursors is None:
+                    cursors = {feed.name: await database_sync_to_async(feed.last_id)(session_pk=self.session_pk)
+                               for feed in FEEDS.values()}
                     self.ready.set()
-                points = await database_sync_to_async(metric_points)(session_pk=self.session_pk, after=metric_after)
-                if points:
-                    # "after" lets a consumer see that it missed a message, and fetch the range itself.
-                    await layer.group_send(group, {"type": "stream.points", "after": metric_after, "points": points})
-                    metric_after = points[-1]["id"]
+                behind = await self._send_rows(layer, group, fast, cursors)
                 if loop.time() >= status_due:
                     status_due = loop.time() + status_poll_seconds()
-                    state = await database_sync_to_async(session_state)(session_pk=self.session_pk)
-                    if state is not None and state != status:
-                        status = state
-                        await layer.group_send(group, {"type": "stream.status", "status": state})
-                    samples = await database_sync_to_async(resource_samples)(
-                        session_pk=self.session_pk, after=resource_after
-                    )
-                    if samples:
-                        resource_after = samples[-1]["id"]
-                        await layer.group_send(group, {"type": "stream.resources", "samples": samples})
-                    alerts = await database_sync_to_async(alerts_after)(session_pk=self.session_pk, after=alert_after)
-                    if alerts:
-                        await layer.group_send(group, {"type": "stream.alerts", "after": alert_after, "alerts": alerts})
-                        alert_after = alerts[-1]["id"]
+                    status = await self._send_status(layer, group, status)
+                    await self._send_rows(layer, group, slow, cursors)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("stream of session %s: reading the database failed", self.session_pk)
                 await asyncio.sleep(ERROR_BACKOFF_SECONDS)
                 continue
-            if len(points) < PAGE_SIZE:  # else more are waiting: read on at once
+            if not behind:  # else more are waiting: read on at once
                 await asyncio.sleep(poll_seconds())
+
+    async def _send_rows(self, layer, group: str, feeds: list[Feed], cursors: dict[str, int]) -> bool:
+        """Send each feed's rows above its cursor; True when a feed has more than one read brought."""
+        behind = False
+        for feed in feeds:
+            rows = await database_sync_to_async(feed.rows_after)(session_pk=self.session_pk, after=cursors[feed.name])
+            if rows:
+                # "after" lets a consumer see that it missed a message, and fetch the range itself.
+                event = {"type": "stream.rows", "feed": feed.name, "after": cursors[feed.name], "rows": rows}
+                await layer.group_send(group, event)
+                cursors[feed.name] = rows[-1]["id"]
+            behind = behind or len(rows) >= PAGE_SIZE
+        return behind
+
+    async def _send_status(self, layer, group: str, sent: dict | None) -> dict | None:
+        state = await database_sync_to_async(session_state)(session_pk=self.session_pk)
+        if state is not None and state != sent:
+            await layer.group_send(group, {"type": "stream.status", "status": state})
+            return state
+        return sent
 
 
 _tails: dict[int, _Tail] = {}

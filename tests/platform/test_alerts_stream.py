@@ -98,7 +98,7 @@ def test_a_viewer_reads_from_the_record_the_alerts_a_lost_message_carried(sessio
         await asyncio.sleep(0.2)  # the tail's first read is done
         missed = await database_sync_to_async(alerts.alert_record)(session=session, kind=K.LOSS_NAN, epoch=3,
                                                                     message="missed")
-        event = {"type": "stream.alerts", "after": missed.pk, "alerts": []}
+        event = {"type": "stream.rows", "feed": "alerts", "after": missed.pk, "rows": []}
         await get_channel_layer().group_send(stream.group_name(session.pk), event)
         assert [alert["id"] for alert in await next_alerts(communicator, 1)] == [missed.pk]
         await communicator.disconnect()

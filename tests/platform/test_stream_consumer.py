@@ -16,6 +16,7 @@ from django.db import transaction
 from django.test import Client
 
 from sessions import stream
+from sessions.feeds import RESOURCES
 from sessions.consumers import (
     CLOSE_BAD_REQUEST,
     CLOSE_NOT_AUTHENTICATED,
@@ -309,8 +310,9 @@ def test_resources_after_sends_the_samples_a_page_lacks_then_each_new_one_once(s
         while missed not in resources(received):
             received.append(await communicator.receive_json_from(timeout=WAIT))
         # The tail may carry a sample the record already gave (committed while the viewer joined).
-        again = await database_sync_to_async(stream.resource_samples)(session_pk=session.pk, after=shown[-1])
-        await get_channel_layer().group_send(stream.group_name(session.pk), {"type": "stream.resources", "samples": again})
+        again = await database_sync_to_async(RESOURCES.rows_after)(session_pk=session.pk, after=shown[-1])
+        event = {"type": "stream.rows", "feed": "resources", "after": shown[-1], "rows": again}
+        await get_channel_layer().group_send(stream.group_name(session.pk), event)
         live = await database_sync_to_async(sample)(40.0)
         while live not in resources(received):
             received.append(await communicator.receive_json_from(timeout=WAIT))
@@ -337,7 +339,7 @@ def test_stream_fetches_from_the_database_what_a_lost_message_carried(session, u
         missed = await database_sync_to_async(add_points)(session, epochs=range(4, 6))
         # A message whose points start after missed[-1], as if the one carrying `missed` had been
         # dropped by a full channel: the viewer reads what it lacks from the record first.
-        event = {"type": "stream.points", "after": missed[-1], "points": []}
+        event = {"type": "stream.rows", "feed": "metrics", "after": missed[-1], "rows": []}
         await get_channel_layer().group_send(stream.group_name(session.pk), event)
         assert await point_ids(communicator, len(missed)) == missed
         await no_more_points(communicator)
