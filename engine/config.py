@@ -18,20 +18,23 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-Task = Literal["portfolio_management", "algorithmic_trading", "order_execution"]
-TASKS: tuple[str, ...] = ("portfolio_management", "algorithmic_trading", "order_execution")
+from engine.tasks import TASKS
 
-# Metrics the trainer can select the best checkpoint by; all "higher is better" except where noted
-# (max_drawdown is <= 0, so higher is better too).
-BEST_BY = ("sharpe", "total_return", "annual_return", "sortino", "calmar", "max_drawdown", "reward")
+Task = Literal[TASKS]
 
 AGENT_NOT_FOR_TASK = "agent {agent!r} does not support task {task!r}; agents for this task: {choices}"
 UNKNOWN_AGENT = "unknown agent {agent!r}; known agents: {choices}"
-UNKNOWN_FIELD = "unknown field {name!r}"
 WINDOW_TOO_LONG = "window {window} is longer than the {split} split ({bars} bars)"
 
 
@@ -84,6 +87,7 @@ class TrainerConfig(BaseModel):
     device: str = Field(
         "auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$", description='"auto" picks CUDA when present, else the CPU'
     )
+    # Higher is better for each (max_drawdown is <= 0): the trainer keeps the epoch with the maximum.
     best_by: Literal["sharpe", "total_return", "annual_return", "sortino", "calmar", "max_drawdown", "reward"] = Field(
         "sharpe", description="Valid-split metric that picks the best checkpoint"
     )
@@ -156,7 +160,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: Task = Field(description="What the agent does: portfolio_management, algorithmic_trading or order_execution")
+    task: Task = Field(description=f"What the agent does: {', '.join(TASKS[:-1])} or {TASKS[-1]}")
     dataset: str = Field(min_length=1, max_length=200, description="Dataset name (a file path, or 'synthetic')")
     agent: str = Field(min_length=1, description="Agent: ppo, a2c, dqn, sac, eiie, or a baseline")
     split: SplitConfig = Field(default_factory=SplitConfig)

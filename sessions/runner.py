@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pydantic
 
+from engine.backtest import BacktestReport, backtest
 from engine.config import RunConfig
 from engine.data import DataError
 from engine.training.callbacks import Callback, EpochEnd, Signal, TrainResult, TrainStart
@@ -30,7 +31,6 @@ PERMANENT_ERRORS = (pydantic.ValidationError, DataError, FileNotFoundError)
 # The loggers a session's log file collects while it runs: the engine's epochs and this app's notes.
 LOGGERS = ("engine", "sessions")
 STOPPED = "stopped on request after epoch {epoch}"
-CHECKPOINT_MISSING = "the checkpoint to backtest is missing: {path}"
 _S = SessionStatus
 
 
@@ -76,7 +76,7 @@ def _train(session: StrategySession, callbacks) -> None:
     else:
         # "Training sessions end with their honest test report": the best checkpoint, on data that
         # neither training nor the choice of that checkpoint has seen.
-        report = trainer.backtest(split="test")
+        report = backtest(config, checkpoint=trainer.best_checkpoint, market=trainer.parts.market)
         done = services.session_finish(session=session, to=_S.COMPLETED, result_data={**summary, "report": report},
                                        cancel_requested=False, pause_requested=False)
     if done is None:
@@ -86,7 +86,7 @@ def _train(session: StrategySession, callbacks) -> None:
 
 def _backtest(session: StrategySession) -> None:
     checkpoint = Path(session.checkpoint_path)
-    report = backtest_report(session.config, checkpoint=checkpoint, run_dir=session_run_dir(session=session))
+    report = backtest_report(session.config, checkpoint=checkpoint)
     result = {"source_session": session.source_id, "checkpoint": str(checkpoint), "report": report}
     done = services.session_finish(session=session, to=_S.COMPLETED, result_data=result,
                                    progress_epoch=1, progress_total=1, cancel_requested=False, pause_requested=False)
@@ -94,13 +94,10 @@ def _backtest(session: StrategySession) -> None:
         raise Abandoned
 
 
-def backtest_report(config: dict, *, checkpoint: Path | None, run_dir: Path) -> dict:
+def backtest_report(config: dict, *, checkpoint: Path | None) -> BacktestReport:
     """The engine's test-split report of `config`'s agent with the weights of `checkpoint` (None: as
-    the agent starts, which is all a baseline has)."""
-    if checkpoint is not None and not checkpoint.is_file():
-        raise FileNotFoundError(CHECKPOINT_MISSING.format(path=checkpoint))
-    trainer = Trainer(RunConfig.model_validate(config), run_dir=run_dir)
-    return trainer.backtest(split="test", checkpoint=checkpoint)
+    the agent starts, which is all a baseline has); FileNotFoundError when the checkpoint is missing."""
+    return backtest(RunConfig.model_validate(config), checkpoint=checkpoint, split="test")
 
 
 def _summary(result: TrainResult, config: RunConfig) -> dict:

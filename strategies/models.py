@@ -4,6 +4,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
+from engine.tasks import task_choices
+
 TICKERS_NOT_STRINGS = "tickers must be a list of non-empty strings"
 DATES_REVERSED = "end_date must not be before start_date"
 PERIODS_NOT_POSITIVE = "periods_per_year must be positive"
@@ -56,10 +58,8 @@ class Dataset(models.Model):
 class Strategy(models.Model):
     """A user's trading strategy: a task, an agent, a dataset and the engine config that ties them."""
 
-    class Task(models.TextChoices):
-        PORTFOLIO_MANAGEMENT = "portfolio_management", "Portfolio management"
-        ALGORITHMIC_TRADING = "algorithmic_trading", "Algorithmic trading"
-        ORDER_EXECUTION = "order_execution", "Order execution"
+    # The engine's tasks (engine.tasks), named as members: Strategy.Task.PORTFOLIO_MANAGEMENT.
+    Task = models.TextChoices("Task", [(name.upper(), (name, label)) for name, label in task_choices()])
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="strategies")
     name = models.CharField(max_length=100)

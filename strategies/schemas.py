@@ -3,6 +3,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from engine.config import TASKS
 from strategies.config import PRESETS, SECTIONS
 from strategies.models import Strategy
 
@@ -17,7 +18,7 @@ PARAMS_HELP = (
 class StrategyIn(Schema):
     name: str
     description: str = ""
-    task: str = Field(description="portfolio_management, algorithmic_trading or order_execution")
+    task: str = Field(description=f"{', '.join(TASKS[:-1])} or {TASKS[-1]}")
     agent: str = Field(description="An engine agent that does the task, e.g. ppo, dqn, eiie")
     dataset: int = Field(description="Dataset id (GET /api/datasets)")
     preset: Preset = Field("default", description="quick: a first look; default; thorough: more epochs and steps")

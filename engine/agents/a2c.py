@@ -1,6 +1,6 @@
 """Advantage Actor-Critic (synchronous A3C, Mnih et al. 2016), as Stable-Baselines3 ships it.
 
-Same networks and rollout as PPO (engine.agents.ppo.OnPolicyAgent); the update is one plain
+Same networks and rollout as PPO (engine.agents.on_policy.OnPolicyAgent); the update is one plain
 policy-gradient step per short rollout, no ratio, no clipping, no minibatches. The optimizer is
 RMSprop (alpha 0.99, eps 1e-5: SB3's A2C default) unless `optimizer="adam"`.
 """
@@ -13,7 +13,7 @@ from pydantic import Field, PositiveInt
 from pydantic.dataclasses import dataclass
 
 from engine.agents.buffers import RolloutBuffer
-from engine.agents.ppo import OnPolicyAgent
+from engine.agents.on_policy import OnPolicyAgent
 
 
 @dataclass

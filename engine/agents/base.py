@@ -15,12 +15,17 @@ import torch
 
 from engine.device import resolve_device, rng_state, set_rng_state
 from engine.envs.base import BatchedEnv
+from engine.tasks import TASKS
 
 CHECKPOINT_FORMAT = 1
+# The `tasks` of an agent that acts in any env's action space.
+ALL_TASKS: frozenset[str] = frozenset(TASKS)
 
 
 class Agent(ABC):
     name: ClassVar[str]
+    # The names of the tasks (engine.tasks) whose envs this agent acts in.
+    tasks: ClassVar[frozenset[str]]
     trainable: ClassVar[bool] = True
     # The dataclass (pydantic.dataclasses) holding this agent's hyperparameters.
     Params: ClassVar[type]
@@ -64,7 +69,10 @@ class Agent(ABC):
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        """Restore what state_dict returned. An agent without networks has nothing to restore, and
+        a checkpoint that holds some was written by another agent."""
+        if state:
+            raise ValueError(f"{self.name} has no state to load; the checkpoint holds {sorted(state)}")
 
     def save(self, path: str | Path, *, epoch: int, extra: dict | None = None) -> None:
         """Write weights, optimizer, RNG states and epoch to `path` (atomically: a crash mid-write

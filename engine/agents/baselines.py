@@ -20,7 +20,7 @@ import gymnasium as gym
 import torch
 from pydantic.dataclasses import dataclass
 
-from engine.agents.base import Agent
+from engine.agents.base import ALL_TASKS, Agent
 from engine.envs.base import BatchedEnv
 
 UNSUPPORTED_ENV = "{agent} handles {tasks}; it cannot act on an env with action space {space}"
@@ -153,7 +153,7 @@ class RandomAgent(Baseline):
     agent's seed; `deterministic` is ignored, a random policy has no mode worth showing."""
 
     name: ClassVar[str] = "random"
-    tasks: ClassVar[frozenset[str]] = frozenset({"portfolio_management", "algorithmic_trading", "order_execution"})
+    tasks: ClassVar[frozenset[str]] = ALL_TASKS
 
     def __init__(self, env: BatchedEnv, params=None, *, device: str | torch.device = "auto", seed: int = 0):
         super().__init__(env, params, device=device, seed=seed)

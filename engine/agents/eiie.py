@@ -34,7 +34,7 @@ from torch import nn
 
 from engine.agents.base import Agent
 from engine.agents.baselines import portfolio_actions
-from engine.agents.ppo import EpisodeStats
+from engine.agents.episodes import EpisodeStats
 from engine.envs.base import BatchedEnv, ObsLayout
 
 UNSUPPORTED_SPACE = ("{agent} is a portfolio-management agent: it needs a Box action space of N+1 logits "

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 
 from engine.agents.base import Agent
-from engine.agents.ppo import EpisodeStats
+from engine.agents.episodes import EpisodeStats
 from engine.envs.base import BatchedEnv
 
 

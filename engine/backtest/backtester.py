@@ -1,10 +1,11 @@
 """Backtests: run a policy over a split and turn what happened into a report.
 
-Portfolio management and algorithmic trading run one episode over the split and are measured as an
-equity curve against a benchmark policy run over the same bars (buy_and_hold by default: equal
-dollar amounts of every asset at the first decision bar's close, then held). Order execution runs
-consecutive orders of `horizon` bars back to back over the split and is measured by implementation
-shortfall against TWAP.
+How a task is evaluated, and against which benchmark by default, its engine.tasks spec says.
+"episode" (portfolio management, algorithmic trading): one episode over the split, measured as an
+equity curve against a benchmark policy run over the same bars (buy_and_hold: equal dollar amounts of
+every asset at the first decision bar's close, then held). "orders" (order execution): consecutive
+orders of `horizon` bars back to back over the split, measured by implementation shortfall against
+the benchmark's (TWAP).
 """
 from __future__ import annotations
 
@@ -16,26 +17,20 @@ import torch
 from engine.backtest.report import backtest_report, json_safe
 from engine.backtest.rollout import Rollout, bar_dates, first_decision_bar, rollout
 from engine.data.market import MarketData
+from engine.envs import make_env
 from engine.metrics import performance_report
+from engine.tasks import TASK_SPECS
 
-DEFAULT_BENCHMARK = {
-    "portfolio_management": "buy_and_hold",
-    "algorithmic_trading": "buy_and_hold",
-    "order_execution": "twap",
-}
+
+def _by_orders(task: str) -> bool:
+    return TASK_SPECS[task].evaluation == "orders"
 
 
 def evaluation_params(task: str, params):
     """The env params of an evaluation: one deterministic pass from the split's first bar."""
-    if task == "order_execution":
+    if _by_orders(task):
         return dataclasses.replace(params, random_start=False)
     return dataclasses.replace(params, episode_length=None)
-
-
-def make_env(task: str, market: MarketData, bars: range, params, *, num_envs: int = 1, device="cpu"):
-    from engine.envs import BATCHED_ENVS
-
-    return BATCHED_ENVS[task](market, num_envs=num_envs, device=device, start=bars.start, end=bars.stop, params=params)
 
 
 def run_policy(agent, task: str, market: MarketData, bars: range, params, *, device="cpu") -> Rollout:
@@ -87,7 +82,7 @@ def _execution_metrics(orders: list[dict]) -> dict:
 
 def evaluate(agent, task: str, market: MarketData, bars: range, params, *, device="cpu") -> dict[str, float]:
     """The trainer's per-epoch evaluation: metrics namespaced "eval/"."""
-    if task == "order_execution":
+    if _by_orders(task):
         metrics = _execution_metrics(run_orders(agent, market, bars, params, device=device))
     else:
         r = run_policy(agent, task, market, bars, params, device=device)
@@ -115,11 +110,11 @@ def _benchmark_params(task: str, params):
 @torch.no_grad()
 def run_backtest(agent, task: str, market: MarketData, bars: range, params, *, benchmark: str | None = None,
                  device="cpu") -> dict:
-    """A JSON-safe report of `agent` over `bars` against `benchmark` (default per task)."""
-    benchmark = benchmark or DEFAULT_BENCHMARK[task]
+    """A JSON-safe report of `agent` over `bars` against `benchmark` (default: the task's)."""
+    benchmark = benchmark or TASK_SPECS[task].benchmark
     bench_params = _benchmark_params(task, params)
     bench = benchmark_agent(benchmark, task, market, bars, bench_params, device=device)
-    if task == "order_execution":
+    if _by_orders(task):
         orders = run_orders(agent, market, bars, params, device=device)
         bench_orders = run_orders(bench, market, bars, bench_params, device=device)
         for o in orders:

@@ -8,12 +8,51 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
 from engine.metrics import alpha_beta, drawdown_series, performance_report, returns_from_values
 
-__all__ = ["backtest_report", "json_safe"]
+__all__ = ["BacktestReport", "DrawdownPoint", "EquityPoint", "backtest_report", "json_safe"]
+
+
+class EquityPoint(TypedDict):
+    date: str | int  # ISO date, or the bar index when the report has no dates
+    value: float | None
+    benchmark: float | None
+
+
+class DrawdownPoint(TypedDict):
+    date: str | int
+    strategy: float | None  # a fraction <= 0
+    benchmark: float | None
+
+
+class BacktestReport(TypedDict):
+    """The JSON of one backtest of an agent over a split, as the platform stores it (None for NaN).
+
+    Every report names its task, benchmark agent, split and run config and has both sides' metrics.
+    A task evaluated by "episode" (engine.tasks) adds alpha and beta against the benchmark, the
+    curves, the trades and the asset names, with the weights (portfolio management) or positions
+    (algorithmic trading) of each step; one evaluated by "orders" adds its orders.
+    """
+
+    task: str
+    benchmark: str
+    metrics: dict[str, float | None]
+    benchmark_metrics: dict[str, float | None]
+    alpha: NotRequired[float | None]
+    beta: NotRequired[float | None]
+    equity_curve: NotRequired[list[EquityPoint]]
+    drawdown: NotRequired[list[DrawdownPoint]]
+    trades: NotRequired[list[dict[str, Any]]]
+    weights: NotRequired[list[list[float]]]
+    positions: NotRequired[list[float]]
+    tickers: NotRequired[list[str]]
+    orders: NotRequired[list[dict[str, Any]]]
+    split: str
+    config: dict[str, Any]
 
 
 def json_safe(obj):

@@ -6,11 +6,13 @@ all assets on a common clock; the readers make it so (or refuse the file).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "adjcp", "volume")
+NOT_IN_MARKET = "tickers {missing} are not in the market (tickers: {tickers})"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,25 @@ class MarketData:
             dates=self.dates[start:stop],
             prices={k: v[start:stop] for k, v in self.prices.items()},
             features=self.features[start:stop],
+        )
+
+    def select(self, tickers: Sequence[str]) -> "MarketData":
+        """The panel of `tickers` only, in that order; the market itself when they are all its tickers.
+
+        ValueError naming a ticker the market lacks.
+        """
+        tickers = tuple(tickers)
+        if tickers == self.tickers:
+            return self
+        missing = [t for t in tickers if t not in self.tickers]
+        if missing:
+            raise ValueError(NOT_IN_MARKET.format(missing=", ".join(missing), tickers=", ".join(self.tickers)))
+        columns = [self.tickers.index(t) for t in tickers]
+        return replace(
+            self,
+            tickers=tickers,
+            prices={k: v[:, columns] for k, v in self.prices.items()},
+            features=self.features[:, columns],
         )
 
     def index_of(self, date) -> int:

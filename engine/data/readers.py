@@ -142,16 +142,29 @@ def _read_file(path: Path, default_ticker: str) -> _File:
 
     problems: list[tuple[int, int, DataError]] = []  # (row, check order, error); the earliest row wins
     dates = _parse_dates(frame[names["date"]], path, names["date"], lines, problems)
-    if "tic" in names:
-        tic_col = frame[names["tic"]]
-        tics = tic_col.fillna("").astype(str).str.strip().to_numpy(dtype=object)
-        _first(tics == "", 0, lambda i: DataError(MISSING_TICKER_NAME, file=path, line=int(lines[i]),
-                                                  column=names["tic"]), problems)
-    else:
-        tics = np.full(len(frame), default_ticker, dtype=object)
-
+    tics = _tickers(frame, names, path, lines, problems, default_ticker)
     values = {k: _numbers(frame[names[k]], path, names[k], lines, problems, required=True)
               for k in PRICES + ("volume",) if k in names}
+    features = _features(frame, names, path, lines, problems)
+    _check_values(values, features, path, names, lines, problems)
+    if problems:
+        raise min(problems, key=lambda p: (p[0], p[1]))[2]
+    return _File(path, names, dates, tics, lines, values, features)
+
+
+def _tickers(frame: pd.DataFrame, names: dict[str, str], path: Path, lines: np.ndarray, problems: list,
+             default_ticker: str) -> np.ndarray:
+    if "tic" not in names:
+        return np.full(len(frame), default_ticker, dtype=object)
+    tics = frame[names["tic"]].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+    _first(tics == "", 0, lambda i: DataError(MISSING_TICKER_NAME, file=path, line=int(lines[i]),
+                                              column=names["tic"]), problems)
+    return tics
+
+
+def _features(frame: pd.DataFrame, names: dict[str, str], path: Path, lines: np.ndarray,
+              problems: list) -> dict[str, np.ndarray]:
+    """The numeric columns beyond the known ones (a column of text is no feature)."""
     features = {}
     for column in frame.columns:
         if column in names.values() or column.startswith("Unnamed: ") or column == "":
@@ -159,10 +172,7 @@ def _read_file(path: Path, default_ticker: str) -> _File:
         numbers = _numbers(frame[column], path, column, lines, problems, required=False)
         if numbers is not None:
             features[column] = numbers
-    _check_values(values, features, path, names, lines, problems)
-    if problems:
-        raise min(problems, key=lambda p: (p[0], p[1]))[2]
-    return _File(path, names, dates, tics, lines, values, features)
+    return features
 
 
 def _header(path: Path) -> tuple[dict[str, str], dict[str, str]]:

@@ -68,7 +68,7 @@ def split_market(market: MarketData, *, train=None, valid=None, test=None,
 def _by_dates(market: MarketData, ranges: dict) -> Splits:
     bounds = {name: _bounds(name, value) for name, value in ranges.items()}
     ordered = sorted(bounds.items(), key=lambda kv: kv[1][0])
-    for (a, (a_start, a_stop)), (b, (b_start, b_stop)) in zip(ordered, ordered[1:]):
+    for (a, (_, a_stop)), (b, (b_start, _)) in zip(ordered, ordered[1:]):
         if b_start < a_stop:  # half-open [start, stop) intervals
             raise DataError(OVERLAP.format(a=a, b=b, a_range=_show(ranges[a]), b_range=_show(ranges[b])))
     out = {}

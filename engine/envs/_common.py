@@ -5,7 +5,7 @@ portfolio env can import them from here as well.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -58,15 +58,7 @@ def one_asset(market: MarketData, ticker: str | None, task: str) -> MarketData:
         return market
     if ticker not in market.tickers:
         raise ValueError(UNKNOWN_TICKER.format(ticker=ticker, tickers=names))
-    if market.n_assets == 1:
-        return market
-    i = market.tickers.index(ticker)
-    return replace(
-        market,
-        tickers=(ticker,),
-        prices={k: v[:, i:i + 1] for k, v in market.prices.items()},
-        features=market.features[:, i:i + 1],
-    )
+    return market.select((ticker,))
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ class ExecutionParams:
     quantity: float = Field(1000.0, gt=0, description="Shares to execute over the horizon")
     horizon: int = Field(20, ge=1, description="Steps (bars) to complete the order in; the last one trades the rest")
     impact: float = Field(
-        0.1, ge=0, description="Temporary impact eta: the fill moves eta * participation (q / bar liquidity) of the price"
+        0.1, ge=0,
+        description="Temporary impact eta: the fill moves eta * participation (q / bar liquidity) of the price",
     )
     bar_liquidity: float | None = Field(
         None, gt=0, description="Shares one bar absorbs when volume is not used; None: the order's quantity"

@@ -1,22 +1,14 @@
-"""Gymnasium ids for the three TradeMaster tasks."""
+"""Gymnasium ids of the tasks (engine.tasks)."""
 from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS = {
-    "portfolio_management": "TradeMaster/PortfolioManagement-v0",
-    "algorithmic_trading": "TradeMaster/AlgorithmicTrading-v0",
-    "order_execution": "TradeMaster/OrderExecution-v0",
-}
+from engine.tasks import TASK_SPECS
 
-_ENTRY_POINTS = {
-    "portfolio_management": "engine.envs.portfolio:PortfolioManagementEnv",
-    "algorithmic_trading": "engine.envs.trading:AlgorithmicTradingEnv",
-    "order_execution": "engine.envs.execution:OrderExecutionEnv",
-}
+ENV_IDS = {name: spec.env_id for name, spec in TASK_SPECS.items()}
 
 
 def register_envs() -> None:
-    for task, env_id in ENV_IDS.items():
-        if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=_ENTRY_POINTS[task])
+    for spec in TASK_SPECS.values():
+        if spec.env_id not in gym.registry:
+            gym.register(id=spec.env_id, entry_point=spec.single_env)

@@ -16,10 +16,10 @@ import torch
 from engine.data.market import MarketData
 from engine.device import resolve_device
 from engine.envs._common import (
-    StartPositions,
     BAD_ACTIONS,
     BAD_NUM_ENVS,
     OBS_CLIP,
+    StartPositions,
     check_close,
     default_market,
     episode_bars,

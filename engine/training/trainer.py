@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.agents import AGENTS
-from engine.backtest.backtester import evaluate, make_env, run_backtest
-from engine.config import RunConfig, check_fits
-from engine.data.catalog import load_dataset
+from engine.assembly import RunParts, assemble
+from engine.backtest.backtester import evaluate
+from engine.backtest.report import BacktestReport
+from engine.backtest.run import report_of
+from engine.config import RunConfig
 from engine.data.market import MarketData
-from engine.data.splits import Splits, split_market
-from engine.device import resolve_device, seed_everything
 from engine.training.callbacks import Callback, EpochEnd, Signal, TrainResult, TrainStart, as_signal
 
 log = logging.getLogger(__name__)
@@ -30,6 +29,7 @@ log = logging.getLogger(__name__)
 LAST = "last.pt"
 BEST = "best.pt"
 NO_CHECKPOINT = "no checkpoint to resume from in {run_dir}"
+MARKET_WITH_PARTS = "market is for assembling a RunConfig; assembled parts have theirs"
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -38,31 +38,26 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class Trainer:
-    """Trains the agent of one RunConfig.
+    """Trains the parts of one run (engine.assembly.assemble).
 
     trainer = Trainer(config, run_dir="runs/42", callbacks=[History()])
     result = trainer.fit()            # or fit(resume=True) after a pause
     report = trainer.backtest()       # the best checkpoint on the test split
     """
 
-    def __init__(self, config: RunConfig, *, run_dir: str | Path, market: MarketData | None = None,
+    def __init__(self, run: RunConfig | RunParts, *, run_dir: str | Path, market: MarketData | None = None,
                  callbacks: list[Callback] | tuple = ()):
-        self.config = config
+        """`run`: the assembled parts, or a RunConfig to assemble them from (on `market` when given)."""
+        if isinstance(run, RunParts):
+            if market is not None:
+                raise TypeError(MARKET_WITH_PARTS)
+            self.parts = run
+        else:
+            self.parts = assemble(run, market=market)
+        self.config = self.parts.config
+        self.agent = self.parts.agent
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
-        self.market = market if market is not None else load_dataset(config.dataset, task=config.task)
-        self.splits: Splits = split_market(self.market, **config.split.as_kwargs())
-        check_fits(config, {name: len(getattr(self.splits, name)) for name in ("train", "valid", "test")})
-        self.device = resolve_device(config.trainer.device)
-        self.env_params = config.env_params()
-        seed_everything(config.trainer.seed)
-        self.train_env = make_env(
-            config.task, self.market, self.splits.train, self.env_params,
-            num_envs=config.trainer.num_envs, device=self.device,
-        )
-        self.agent = AGENTS[config.agent](
-            self.train_env, config.agent_params_obj(), device=self.device, seed=config.trainer.seed
-        )
 
     @property
     def last_checkpoint(self) -> Path:
@@ -89,7 +84,7 @@ class Trainer:
         epochs = cfg.epochs if self.agent.trainable else 1
         for cb in self.callbacks:
             cb.on_train_start(TrainStart(epochs=epochs, start_epoch=start_epoch, run_dir=self.run_dir,
-                                         device=str(self.device)))
+                                         device=str(self.parts.device)))
         status = "completed"
         for epoch in range(start_epoch, epochs + 1):
             metrics = self._run_epoch(epoch)
@@ -126,15 +121,15 @@ class Trainer:
         return result
 
     def _run_epoch(self, epoch: int) -> dict[str, float]:
-        cfg = self.config.trainer
+        cfg, parts = self.config.trainer, self.parts
         started = time.perf_counter()
         train_metrics: dict[str, float] = {}
         if self.agent.trainable:
-            train_metrics = self.agent.learn_epoch(self.train_env, cfg.steps_per_epoch,
+            train_metrics = self.agent.learn_epoch(parts.train_env, cfg.steps_per_epoch,
                                                    seed=epoch_seed(cfg.seed, epoch))
         train_seconds = time.perf_counter() - started
-        eval_metrics = evaluate(self.agent, self.config.task, self.market, self.splits.valid, self.env_params,
-                                device=self.device)
+        eval_metrics = evaluate(self.agent, self.config.task, parts.market, parts.splits.valid, parts.env_params,
+                                device=parts.device)
         steps = train_metrics.get("time/env_steps", 0.0)
         metrics = {
             "epoch": float(epoch),
@@ -148,14 +143,9 @@ class Trainer:
         return metrics
 
     def backtest(self, *, split: str = "test", checkpoint: str | Path | None = None,
-                 benchmark: str | None = None) -> dict:
+                 benchmark: str | None = None) -> BacktestReport:
         """Report of the best checkpoint (or `checkpoint`, or the current weights when none exists)."""
         path = Path(checkpoint) if checkpoint else self.best_checkpoint
         if path.exists():
             self.agent.load(path, restore_rng=False)
-        bars = getattr(self.splits, split)
-        report = run_backtest(self.agent, self.config.task, self.market, bars, self.env_params,
-                              benchmark=benchmark, device=self.device)
-        report["split"] = split
-        report["config"] = self.config.model_dump(mode="json")
-        return report
+        return report_of(self.parts, split=split, benchmark=benchmark)

@@ -9,7 +9,7 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from engine.data.catalog import BUILTINS, load_dataset
+from engine.data.catalog import BUILTINS, builtin_market
 from strategies.config import config_sections
 from strategies.models import Dataset, Strategy
 from strategies.services.datasets import dataset_checksum, dataset_import
@@ -68,8 +68,9 @@ def _imported(path: Path) -> Dataset:
 
 
 def _builtin(name: str) -> Dataset:
-    # All assets: single-asset tasks take the first of them, as the engine's loader does.
-    market = load_dataset(name)
+    # The whole market, which is what every task's run loads: portfolio management trades all its
+    # tickers, a single-asset task the first of them (engine.data.catalog.traded_tickers).
+    market = builtin_market(name)
     digest = hashlib.sha256()
     for key in sorted(market.prices):
         digest.update(np.ascontiguousarray(market.prices[key]).tobytes())

@@ -9,8 +9,9 @@ import torch
 from pydantic import ValidationError
 
 from engine.agents.buffers import RolloutBuffer
+from engine.agents.episodes import EpisodeStats
 from engine.agents.policies import ActorCritic
-from engine.agents.ppo import PPO, EpisodeStats, PPOParams
+from engine.agents.ppo import PPO, PPOParams
 from engine.data.synthetic import synthetic_market
 from engine.envs import BATCHED_ENVS
 

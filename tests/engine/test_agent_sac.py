@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from engine.agents.episodes import EpisodeStats
 from engine.agents.replay import ReplayBuffer
-from engine.agents.ppo import EpisodeStats
 from engine.agents.sac import SAC, SACParams
 from engine.data.synthetic import synthetic_market
 from engine.envs.portfolio_batched import BatchedPortfolioManagementEnv

@@ -223,7 +223,8 @@ date,tic,close
 2021-01-05,AA,2
 2021-01-05,BB,3
 """)
-    with pytest.raises(DataError, match=r"late\.csv, column 'tic': ticker 'BB' has no bar on the first date 2021-01-04"):
+    first_date_missing = r"late\.csv, column 'tic': ticker 'BB' has no bar on the first date 2021-01-04"
+    with pytest.raises(DataError, match=first_date_missing):
         read_csv(path, missing="ffill")
 
 

@@ -80,3 +80,12 @@ def test_saving_a_result_keeps_the_summary_of_its_report_and_only_then(make_sess
     lean.priority = 5
     lean.save()
     assert StrategySession.objects.get(pk=session.pk).report_summary == {"metrics": {"sharpe": 2.0}}
+
+
+def test_a_strategys_tasks_are_the_engines():
+    from engine.config import TASKS
+    from engine.tasks import task_choices
+
+    assert Strategy.Task.choices == task_choices()
+    assert tuple(Strategy.Task.values) == TASKS
+    assert Strategy.Task.ORDER_EXECUTION.label == "Order execution"

@@ -1,12 +1,10 @@
 import json
-import tempfile
 from pathlib import Path
 
-import pydantic
 from django.core.management.base import BaseCommand, CommandError
 
-from engine.data import DataError
 from common.commands import refused
+from common.errors import REFUSALS
 from sessions.management.run_configs import load_config, report_table
 from sessions.models import StrategySession
 from sessions.runner import backtest_report
@@ -58,11 +56,9 @@ class Command(BaseCommand):
         return self._backtest(session.config, checkpoint=checkpoint, label=f"session {pk}")
 
     def _backtest(self, config: dict, *, checkpoint: Path | None, label: str) -> dict:
-        # The engine wants a run directory; a backtest writes nothing there.
-        with tempfile.TemporaryDirectory(prefix="trademaster-backtest-") as run_dir:
-            try:
-                return backtest_report(config, checkpoint=checkpoint, run_dir=Path(run_dir))
-            except pydantic.ValidationError as error:
-                raise refused(error, label=label) from None
-            except (DataError, FileNotFoundError) as error:
-                raise CommandError(f"{label}: {error}") from None
+        try:
+            return backtest_report(config, checkpoint=checkpoint)
+        except REFUSALS as error:
+            raise refused(error, label=label) from None
+        except FileNotFoundError as error:  # the checkpoint, or a dataset file gone since it was imported
+            raise CommandError(f"{label}: {error}") from None
