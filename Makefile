@@ -26,6 +26,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not work here);
 # CI runs as root on Debian, so a fresh machine gets it from apt.
 test: install-dev
+	$(VENV)/bin/ruff check .
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -q
 	$(PY) -m pytest -q tests/platform -m "not postgres"

@@ -33,7 +33,7 @@ completed ones with a report, some running and queued for the dashboard's active
      from the POST until the API says "running", and until its first epoch's metrics are there.
      Target: < 2 s to running.
 
-Every wait is bounded (bench.stream.WAIT, or the limits below); the server's and the cluster's process
+Every wait is bounded (bench.harness.WAIT, or the limits below); the server's and the cluster's process
 groups are killed, and the scratch database dropped, however the run ends.
 """
 from __future__ import annotations
@@ -59,8 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 
-from trademaster_web.serve import default_processes  # noqa: E402
-from bench.stream import (  # noqa: E402
+from bench.harness import (  # noqa: E402
     PYTHON,
     SETTINGS_MODULE,
     WAIT,
@@ -70,9 +69,10 @@ from bench.stream import (  # noqa: E402
     percentile,
     postgres_database,
 )
+from trademaster_web.serve import default_processes  # noqa: E402
 
 PG_NAME = "bench_api"
-# Added to bench.stream's settings shim: the cluster's runs in the bench's folder, not the project's
+# Added to bench.harness's settings shim: the cluster's runs in the bench's folder, not the project's
 # var/runs (a fresh database reuses session ids, and a run folder with a checkpoint would be resumed).
 SETTINGS_EXTRA = """
 from pathlib import Path
@@ -202,6 +202,16 @@ class Connection:
         """(status, headers by lower-case name, body); HttpError/OSError/TimeoutError when it fails."""
         return await asyncio.wait_for(self._request(method, path, headers or {}, body), REQUEST_TIMEOUT)
 
+    async def _read_chunked(self) -> bytes:
+        data = bytearray()
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await self.reader.readuntil(b"\r\n")  # no trailers from daphne
+                return bytes(data)
+            data += await self.reader.readexactly(size)
+            await self.reader.readexactly(2)
+
     async def _request(self, method, path, headers, body):
         if self.writer is None:
             await self.open()
@@ -224,15 +234,7 @@ class Connection:
                 name, _, value = line.partition(":")
                 found.setdefault(name.strip().lower(), []).append(value.strip())
         if "chunked" in ",".join(found.get("transfer-encoding", [])).lower():
-            data = bytearray()
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                if size == 0:
-                    await self.reader.readuntil(b"\r\n")  # no trailers from daphne
-                    break
-                data += await self.reader.readexactly(size)
-                await self.reader.readexactly(2)
-            content = bytes(data)
+            content = await self._read_chunked()
         elif "content-length" in found:
             content = await self.reader.readexactly(int(found["content-length"][0]))
         else:
@@ -440,7 +442,9 @@ async def submit_once(port: int, *, strategy: int, token: str) -> dict:
         await connection.open()
         began = time.perf_counter()
         status, _, body = await connection.request(
-            "POST", f"/api/strategies/{strategy}/sessions", body=b"{}", headers={**auth, "Content-Type": "application/json"})
+            "POST", f"/api/strategies/{strategy}/sessions", body=b"{}",
+            headers={**auth, "Content-Type": "application/json"},
+        )
         posted = time.perf_counter() - began
         if status != 201:
             raise RuntimeError(f"submit refused: {status} {body[:300]!r}")
@@ -474,7 +478,8 @@ async def submit_once(port: int, *, strategy: int, token: str) -> dict:
 async def submit_to_start(port: int, *, strategy: int, token: str, runs: int) -> None:
     print(f"2. submit to start: a real `manage.py qcluster` (2 workers, ORM broker), {runs} tiny trainings "
           f"(1 epoch) submitted one after another through POST /api/strategies/{strategy}/sessions, polled "
-          f"every {POLL * 1000:.0f} ms through the API until it runs, then every {POLL_RUNNING * 1000:.0f} ms (target < 2 s to running)")
+          f"every {POLL * 1000:.0f} ms through the API until it runs, then every {POLL_RUNNING * 1000:.0f} ms "
+          f"(target < 2 s to running)")
     results = []
     for n in range(runs):
         result = await submit_once(port, strategy=strategy, token=token)

@@ -11,7 +11,8 @@ from common.errors import Conflict, NotFound
 from common.schemas import ERRORS
 from sessions import selectors, services
 from sessions.models import StrategySession
-from sessions.schemas import MetricPageOut, SessionIn, SessionOut, Status as SessionStatusName
+from sessions.schemas import MetricPageOut, SessionIn, SessionOut
+from sessions.schemas import Status as SessionStatusName
 from strategies.selectors import strategy_get
 
 NO_REPORT = "session {pk} has no report: it is {status}"

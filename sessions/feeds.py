@@ -79,6 +79,8 @@ RESOURCES = Feed(
     ("id", "cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb", "disk_io_mb", "network_io_mb", "recorded_at"),
     "recorded_at", "resource",
 )
-ALERTS = Feed("alerts", Alert, ("id", "kind", "severity", "message", "epoch", "value", "created_at"), "created_at", "alert")
+ALERTS = Feed(
+    "alerts", Alert, ("id", "kind", "severity", "message", "epoch", "value", "created_at"), "created_at", "alert",
+)
 
 FEEDS: dict[str, Feed] = {feed.name: feed for feed in (METRICS, RESOURCES, ALERTS)}

@@ -13,9 +13,9 @@ DJANGO_Q_WORKERS      django-q2 worker processes (default 2)
 TRADEMASTER_MAX_RETRIES  automatic retries of a failed training (default 2)
 TRADEMASTER_STREAM_POLL_SECONDS  how often a watched session's live stream reads new rows (default 0.05)
 """
+import os
 from collections.abc import Mapping
 from pathlib import Path
-import os
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured

@@ -14,7 +14,8 @@ strategy_pages = (strategy_urls.urlpatterns + session_urls.strategy_urlpatterns,
 
 urlpatterns = [
     # API tokens moved from the risk app to accounts; an operator's bookmark still finds them.
-    path("admin/risk/apitoken/", RedirectView.as_view(pattern_name="admin:accounts_apitoken_changelist", permanent=True)),
+    path("admin/risk/apitoken/",
+         RedirectView.as_view(pattern_name="admin:accounts_apitoken_changelist", permanent=True)),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     # Only login and logout: the rest of django.contrib.auth.urls (password reset) needs an email backend.

@@ -15,12 +15,12 @@ from django.db import connection, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
+from common.errors import Conflict
 from sessions import alerts
 from sessions.models import PerformanceMetric, ResourceUsage, SessionStatus, StrategySession
 from sessions.selectors import LOG_FILE, session_run_dir
 from sessions.services.queue import dispatch_on_commit, retries_left
 from sessions.services.transitions import TransitionConflict, session_transition
-from common.errors import Conflict
 
 GPU_BUSY = "{device} already runs {count} sessions (TRADEMASTER['MAX_GPU_JOBS_PER_DEVICE'] = {limit})"
 # Any constant will do: it names the one lock that orders claims (PostgreSQL advisory locks are global).

@@ -17,7 +17,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
-from strategies.demo_data.markets import DemoDataUnavailable, sp500_frame, synthetic_frame, write_csv
+from strategies.demo_data.markets import sp500_frame, synthetic_frame, write_csv
 from strategies.models import Dataset, Strategy
 from strategies.services import dataset_import, strategy_create
 

@@ -12,13 +12,14 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.testing import ChannelsLiveServerTestCase
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.conf import settings
 from django.test import Client, override_settings
 from playwright.sync_api import expect, sync_playwright
 
-from sessions.models import SessionStatus as S, StrategySession
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
 from sessions.services import session_transition
 from sessions.services.worker import resource_usage_record, session_finish, session_record_epoch, session_start
 from strategies.models import Dataset, Strategy

@@ -3,10 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from sessions.models import SessionStatus as S, StrategySession
-from sessions.services import session_transition
 from accounts.services import api_token_create
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
+from sessions.services import session_transition
 from strategies.models import Dataset, Strategy
+from strategies.services import strategy_create
+from tests.platform.session_helpers import PM, tiny
 
 BTC_DAILY = Path("/work/shared/data/btc/btc_daily.csv")
 
@@ -102,7 +105,9 @@ def other_user(django_user_model):
 
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user(username="grace", password="correct horse battery staple", is_staff=True)
+    return django_user_model.objects.create_user(
+        username="grace", password="correct horse battery staple", is_staff=True
+    )
 
 
 @pytest.fixture
@@ -119,3 +124,46 @@ def bearer():
         return {"Authorization": f"Bearer {plaintext}"}
 
     return make
+
+
+# The session tests' --------------------------------------------------------------------------------
+
+@pytest.fixture
+def runs_dir(settings, tmp_path) -> Path:
+    """RUNS_DIR in tmp_path. The heartbeat thread stays quiet in-process: on SQLite's in-memory test
+    database a second connection would see neither the test's uncommitted rows nor its locks."""
+    directory = tmp_path / "runs"
+    settings.TRADEMASTER = {
+        **settings.TRADEMASTER, "RUNS_DIR": directory, "HEARTBEAT_SECONDS": 3600, "RESOURCE_SAMPLE_SECONDS": 3600,
+    }
+    return directory
+
+
+@pytest.fixture
+def builtin_dataset(db) -> Dataset:
+    """The engine's built-in "synthetic" market as a Dataset: its path is the engine's name for it."""
+    return Dataset.objects.create(
+        name="synthetic", frequency="1d", periods_per_year=252.0, tickers=["A0", "A1", "A2", "A3", "A4"],
+        start_date=datetime.date(2000, 1, 3), end_date=datetime.date(2005, 10, 1), path="synthetic",
+        checksum="1" * 64, n_bars=1500,
+    )
+
+
+@pytest.fixture
+def make_strategy(builtin_dataset):
+    def make(owner, name: str = "tiny", epochs: int = 3) -> Strategy:
+        return strategy_create(owner=owner, name=name, task=PM, agent="ppo", dataset=builtin_dataset,
+                               params=tiny(epochs))
+
+    return make
+
+
+@pytest.fixture
+def tiny_strategy(user, make_strategy) -> Strategy:
+    return make_strategy(user)
+
+
+@pytest.fixture
+def fast_poll(settings):
+    """Live streams that read the database every 10 ms: a test waits for a message, not a tick."""
+    settings.TRADEMASTER = {**settings.TRADEMASTER, "STREAM_POLL_SECONDS": 0.01, "STREAM_STATUS_POLL_SECONDS": 0.01}

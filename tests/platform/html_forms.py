@@ -28,31 +28,44 @@ class ShownForm(HTMLParser):
         a = dict(attrs)
         if tag == "form":
             self._in_form = a.get("id") == self.form_id
-        if not self._in_form:
+        opened = getattr(self, f"_open_{tag}", None)
+        if self._in_form and opened is not None:
+            opened(a)
+
+    def _open_input(self, a: dict) -> None:
+        if not a.get("name") or a.get("type", "text") in NOT_SENT:
             return
-        if tag == "input" and a.get("name") and a.get("type", "text") not in NOT_SENT:
-            if a.get("type") in ("checkbox", "radio"):
-                if "checked" in a:
-                    self.values[a["name"]] = a.get("value") or "on"
-            else:
-                self.values[a["name"]] = a.get("value") or ""
-        elif tag == "select":
-            self._select, self._select_first = a.get("name"), None
-        elif tag == "option" and self._select:
-            value = a.get("value") or ""
-            if self._select_first is None:
-                self._select_first = value
-            if "selected" in a:
-                self.values[self._select] = value
-        elif tag == "textarea":
-            self._textarea = a.get("name")
-            self.values[self._textarea] = ""
-        elif tag == "ul" and "errorlist" in (a.get("class") or "").split():
-            element_id = a.get("id") or ""
-            name = element_id[len("id_"):-len("_errors")] if element_id.endswith("_errors") else "__all__"
-            self._errors_of = name
-            self.errors.setdefault(name, [])
-        elif tag == "li" and self._errors_of:
+        if a.get("type") not in ("checkbox", "radio"):
+            self.values[a["name"]] = a.get("value") or ""
+        elif "checked" in a:
+            self.values[a["name"]] = a.get("value") or "on"
+
+    def _open_select(self, a: dict) -> None:
+        self._select, self._select_first = a.get("name"), None
+
+    def _open_option(self, a: dict) -> None:
+        if not self._select:
+            return
+        value = a.get("value") or ""
+        if self._select_first is None:
+            self._select_first = value
+        if "selected" in a:
+            self.values[self._select] = value
+
+    def _open_textarea(self, a: dict) -> None:
+        self._textarea = a.get("name")
+        self.values[self._textarea] = ""
+
+    def _open_ul(self, a: dict) -> None:
+        if "errorlist" not in (a.get("class") or "").split():
+            return
+        element_id = a.get("id") or ""
+        name = element_id[len("id_"):-len("_errors")] if element_id.endswith("_errors") else "__all__"
+        self._errors_of = name
+        self.errors.setdefault(name, [])
+
+    def _open_li(self, a: dict) -> None:
+        if self._errors_of:
             self._error_text = []
 
     def handle_endtag(self, tag):

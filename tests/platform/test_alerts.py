@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from sessions import alerts, runner, services
+from sessions import alerts, services
 from sessions.alerts import (
     GPU_MEMORY_NEAR_LIMIT,
     MEMORY_NEAR_LIMIT,
@@ -18,15 +18,11 @@ from sessions.alerts import (
     loss_not_finite,
     over_limit,
 )
-from sessions.models import Alert, AlertKind as K, AlertSeverity, PerformanceMetric, SessionStatus as S
+from sessions.models import Alert, AlertSeverity, PerformanceMetric
+from sessions.models import AlertKind as K
+from sessions.models import SessionStatus as S
 from sessions.services import session_submit
-from tests.platform.session_helpers import (  # noqa: F401
-    builtin_dataset,
-    make_strategy,
-    run_here,
-    runs_dir,
-    tiny_strategy,
-)
+from tests.platform.session_helpers import run_here
 
 NAN, INF = float("nan"), float("inf")
 WORKER = {"process_id": 4242, "host": "test-host"}

@@ -8,10 +8,11 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from sessions import alerts, stream
-from sessions.models import AlertKind as K, SessionStatus as S
-from tests.platform.test_stream_consumer import WAIT, cookie_of, fast_poll, opened, run  # noqa: F401
+from sessions.models import AlertKind as K
+from sessions.models import SessionStatus as S
+from tests.platform.stream_helpers import WAIT, cookie_of, opened, run
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_poll")]
 
 ALERT_KEYS = {"type", "id", "kind", "severity", "message", "epoch", "value", "created_at"}
 
@@ -78,7 +79,9 @@ def test_a_second_viewer_gets_the_stored_alerts_and_no_duplicates_from_the_tail(
         [seen] = await next_alerts(first, 1)
         second = await opened(f"/ws/sessions/{session.pk}/", headers)
         assert [alert["id"] for alert in await next_alerts(second, 1)] == [seen["id"]]
-        later = await database_sync_to_async(alerts.alert_record)(session=session, kind=K.LOSS_NAN, epoch=2, message="b")
+        later = await database_sync_to_async(alerts.alert_record)(
+            session=session, kind=K.LOSS_NAN, epoch=2, message="b"
+        )
         for viewer in (first, second):
             assert [alert["id"] for alert in await next_alerts(viewer, 1)] == [later.pk]
             await no_more_alerts(viewer)

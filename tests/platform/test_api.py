@@ -57,7 +57,8 @@ def test_no_credentials_is_401(client):
 def test_a_post_without_credentials_is_401_not_a_csrf_refusal(dataset):
     client = Client(enforce_csrf_checks=True)
 
-    error_of(client.post("/api/strategies", new_strategy(dataset), content_type="application/json"), 401, "unauthorized")
+    response = client.post("/api/strategies", new_strategy(dataset), content_type="application/json")
+    error_of(response, 401, "unauthorized")
 
 
 def test_a_bearer_token_authenticates_and_needs_no_csrf_token(user, dataset, bearer):
@@ -117,7 +118,8 @@ def test_strategies_crud(as_user, dataset, user):
     assert as_user.get(url).json() == body
     assert [s["id"] for s in as_user.get("/api/strategies").json()["items"]] == [body["id"]]
 
-    patched = as_user.patch(url, {"name": "renamed", "params": {"trainer": {"epochs": 4}}}, content_type="application/json")
+    changes = {"name": "renamed", "params": {"trainer": {"epochs": 4}}}
+    patched = as_user.patch(url, changes, content_type="application/json")
     assert patched.status_code == 200
     assert patched.json()["name"] == "renamed"
     assert patched.json()["config"]["trainer"]["epochs"] == 4
@@ -202,7 +204,9 @@ def test_superusers_may_change_anyones_strategy(client, superuser, user, make_st
     strategy = make_strategy(user)
     client.force_login(superuser)
 
-    response = client.patch(f"/api/strategies/{strategy.pk}", {"description": "moderated"}, content_type="application/json")
+    response = client.patch(
+        f"/api/strategies/{strategy.pk}", {"description": "moderated"}, content_type="application/json"
+    )
 
     assert response.status_code == 200 and response.json()["description"] == "moderated"
 
@@ -218,14 +222,17 @@ def test_datasets_are_listed_for_every_user(as_user, dataset):
 
     assert response.status_code == 200
     [listed] = response.json()["items"]
-    assert (listed["id"], listed["name"], listed["tickers"], listed["n_bars"]) == (dataset.pk, dataset.name, ["AAA", "BBB"], 504)
+    assert (listed["id"], listed["name"], listed["tickers"], listed["n_bars"]) == (
+        dataset.pk, dataset.name, ["AAA", "BBB"], 504
+    )
     assert "path" not in listed  # a server path is none of the client's business
 
 
 def test_staff_import_a_dataset_from_a_server_path(client, staff_user, btc_csv):
     client.force_login(staff_user)
 
-    response = client.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"}, content_type="application/json")
+    response = client.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"},
+                           content_type="application/json")
 
     assert response.status_code == 201
     assert response.json()["n_bars"] == 120 and response.json()["tickers"] == ["BTC"]
@@ -233,7 +240,8 @@ def test_staff_import_a_dataset_from_a_server_path(client, staff_user, btc_csv):
 
 
 def test_importing_needs_staff(as_user, btc_csv):
-    response = as_user.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"}, content_type="application/json")
+    response = as_user.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"},
+                            content_type="application/json")
 
     assert error_of(response, 403, "forbidden")["message"] == IMPORT_NEEDS_STAFF
     assert not Dataset.objects.exists()
@@ -245,7 +253,8 @@ def test_a_bad_file_is_422_invalid_data_naming_line_and_column(client, staff_use
     btc_csv.write_text("".join(lines))
     client.force_login(staff_user)
 
-    response = client.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"}, content_type="application/json")
+    response = client.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"},
+                           content_type="application/json")
 
     error = error_of(response, 422, "invalid_data")
     assert error["message"].startswith("btc_daily.csv line 4, column 'date': ")
@@ -329,7 +338,9 @@ def test_lists_come_in_pages_with_a_count(as_user, user, make_strategy):
     assert sorted(s["name"] for s in first["items"] + rest) == names  # every one once
 
 
-@pytest.mark.parametrize("query, field", [({"limit": 0}, "limit"), ({"limit": 1001}, "limit"), ({"offset": -1}, "offset")])
+@pytest.mark.parametrize(
+    "query, field", [({"limit": 0}, "limit"), ({"limit": 1001}, "limit"), ({"offset": -1}, "offset")]
+)
 def test_a_page_out_of_bounds_is_a_422_naming_the_parameter(as_user, query, field):
     error = error_of(as_user.get("/api/strategies", query), 422, "validation_error")
 

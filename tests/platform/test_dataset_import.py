@@ -6,10 +6,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
+from common.errors import Conflict
 from engine.data import DataError
 from strategies.models import Dataset
 from strategies.services import DATASET_NAME_TAKEN, DATASET_PATH_MISSING, dataset_import
-from common.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from sessions.models import PerformanceMetric, SessionStatus as S, StrategySession
+from sessions.models import PerformanceMetric, StrategySession
+from sessions.models import SessionStatus as S
 from sessions.presenters import COMPARE_IDS_INVALID, COMPARE_IDS_REQUIRED
 from strategies.models import Strategy
 

@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 
 from engine.backtest.report import backtest_report, json_safe
-from sessions.models import SessionStatus as S, StrategySession
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
 from sessions.services import session_transition
 from strategies.models import Strategy
 

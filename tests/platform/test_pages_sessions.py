@@ -6,9 +6,10 @@ from django.test import Client
 from django.urls import reverse
 
 from engine.backtest.report import backtest_report, json_safe
-from sessions.models import PerformanceMetric, ResourceUsage, SessionStatus as S, StrategySession
-from sessions.selectors import BEST_CHECKPOINT
+from sessions.models import PerformanceMetric, ResourceUsage, StrategySession
+from sessions.models import SessionStatus as S
 from sessions.report_format import metric
+from sessions.selectors import BEST_CHECKPOINT
 from sessions.views import METRICS_PER_PAGE, PAUSE_WITHDRAWN, STOP_REQUESTED, STOPPED, TRADES_PER_PAGE
 
 pytestmark = pytest.mark.django_db
@@ -373,5 +374,6 @@ def test_the_last_page_is_what_paging_from_its_cursor_gives(make_session, rows):
     assert page == metric_page(session=session, after=cursor, limit=METRICS_PER_PAGE)
     assert len(page) == min(rows, METRICS_PER_PAGE)
     assert [m.pk for m in page] == sorted(m.pk for m in page)
-    before = PerformanceMetric.objects.filter(session=session, pk__lt=page[0].pk).order_by("-pk").first() if page else None
+    earlier = PerformanceMetric.objects.filter(session=session, pk__lt=page[0].pk).order_by("-pk") if page else None
+    before = earlier.first() if page else None
     assert cursor == (before.pk if before else 0)  # the row just before the page, or 0 when there is none

@@ -7,7 +7,8 @@ from django.test import Client
 from django.urls import reverse
 from markupsafe import escape
 
-from sessions.models import SessionStatus as S, StrategySession
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
 from sessions.services import TOO_MANY_SESSIONS
 from strategies.forms import RELOAD
 from strategies.models import Strategy

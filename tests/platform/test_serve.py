@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from bench.stream import ROOT, Serve, environment
+from bench.harness import ROOT, Serve, environment
 from trademaster_web.serve import STARTUP_GRACE
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,8 @@ def test_sigterm_stops_every_daphne_and_exits_0(server):
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=WAIT) == 0
     for child in children:
-        wait_until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, f"{child.pid} runs on")
+        wait_until(lambda child=child: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+                   f"{child.pid} runs on")
 
 
 def test_a_daphne_that_cannot_start_stops_the_server_with_status_1(env, tmp_path):

@@ -4,9 +4,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from sessions.admin import ACTION_DONE, ACTION_REFUSED
-from sessions.models import SessionStatus as S, StrategySession
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
 from sessions.services import ILLEGAL_TRANSITION, session_start, session_submit
-from tests.platform.session_helpers import builtin_dataset, make_strategy, runs_dir, tiny_strategy  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

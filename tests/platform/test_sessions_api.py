@@ -3,9 +3,9 @@ import pytest
 from django_q.models import OrmQ
 
 from sessions.api import NO_REPORT
-from sessions.models import PerformanceMetric, SessionStatus as S, StrategySession
+from sessions.models import PerformanceMetric, StrategySession
+from sessions.models import SessionStatus as S
 from sessions.services import ILLEGAL_TRANSITION, TOO_MANY_SESSIONS, session_start, session_transition
-from tests.platform.session_helpers import builtin_dataset, make_strategy, runs_dir, tiny_strategy  # noqa: F401
 from tests.platform.test_api import error_of, locs
 
 pytestmark = pytest.mark.django_db

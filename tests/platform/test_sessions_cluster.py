@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from sessions.models import ResourceUsage, SessionStatus as S, StrategySession
+from sessions.models import ResourceUsage, StrategySession
+from sessions.models import SessionStatus as S
 from sessions.services import session_pause, session_resume, session_stop, session_submit, this_host
-from tests.platform.session_helpers import builtin_dataset, make_strategy  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -11,9 +11,10 @@ from django_q.models import OrmQ
 
 from sessions.management.commands import train
 from sessions.management.run_configs import WHICH_USER
-from sessions.models import SessionStatus as S, StrategySession
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
 from strategies.models import Dataset, Strategy
-from tests.platform.session_helpers import runs_dir, tiny_config_file  # noqa: F401
+from tests.platform.session_helpers import tiny_config_file
 
 pytestmark = pytest.mark.django_db
 

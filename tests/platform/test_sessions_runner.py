@@ -6,17 +6,12 @@ import pytest
 from django_q.models import OrmQ
 
 from sessions import runner, services, tasks
-from sessions.models import PerformanceMetric, SessionStatus as S, StrategySession
+from sessions.models import PerformanceMetric, StrategySession
+from sessions.models import SessionStatus as S
 from sessions.monitor import GpuProbe, ResourceSampler
 from sessions.selectors import session_report
 from sessions.services import session_pause, session_requeue, session_resume, session_stop, session_submit
-from tests.platform.session_helpers import (  # noqa: F401
-    builtin_dataset,
-    make_strategy,
-    run_here,
-    runs_dir,
-    tiny_strategy,
-)
+from tests.platform.session_helpers import run_here
 
 pytestmark = pytest.mark.django_db
 

@@ -3,9 +3,11 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django_q.models import OrmQ
 
+from common.errors import Conflict, NotFound
 from engine.training import trainer as engine_trainer
 from sessions import selectors
-from sessions.models import SessionStatus as S, StrategySession
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
 from sessions.services import (
     GPU_BUSY,
     ILLEGAL_TRANSITION,
@@ -26,8 +28,6 @@ from sessions.services import (
     session_submit,
     session_transition,
 )
-from tests.platform.session_helpers import builtin_dataset, make_strategy, runs_dir, tiny_strategy  # noqa: F401
-from common.errors import Conflict, NotFound
 
 pytestmark = pytest.mark.django_db
 

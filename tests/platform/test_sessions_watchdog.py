@@ -11,7 +11,8 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from sessions import tasks
-from sessions.models import SessionStatus as S, StrategySession
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
 from sessions.services import (
     HEARTBEAT_STOPPED,
     PROCESS_GONE,
@@ -22,7 +23,6 @@ from sessions.services import (
     sessions_recover_lost,
     this_host,
 )
-from tests.platform.session_helpers import builtin_dataset, make_strategy, runs_dir, tiny_strategy  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from trademaster_web.settings import (
     DEMO_SECRET_KEY,
-    SECRET_KEY_REQUIRED,
     POSTGRES_POOL,
+    SECRET_KEY_REQUIRED,
     databases_from_env,
     env_bool,
     hosts_from_env,

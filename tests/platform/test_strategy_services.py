@@ -4,10 +4,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from pydantic import ValidationError
 
+from common.errors import Conflict, NotFound
 from strategies.models import Dataset, Strategy
 from strategies.selectors import dataset_list, strategy_get, strategy_list
 from strategies.services import STRATEGY_NAME_TAKEN, strategy_create, strategy_delete, strategy_update
-from common.errors import Conflict, NotFound
 
 pytestmark = pytest.mark.django_db
 

@@ -7,53 +7,32 @@ transactional tests throughout.
 import asyncio
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from django.db import transaction
-from django.test import Client
 
 from sessions import stream
-from sessions.feeds import RESOURCES
 from sessions.consumers import (
+    BAD_RESOURCES_AFTER,
     CLOSE_BAD_REQUEST,
     CLOSE_NOT_AUTHENTICATED,
     CLOSE_NOT_FOUND,
-    BAD_RESOURCES_AFTER,
     NOT_AUTHENTICATED,
     UNKNOWN_MESSAGE,
 )
-from sessions.models import PerformanceMetric, ResourceUsage, SessionStatus as S
+from sessions.feeds import RESOURCES
+from sessions.models import PerformanceMetric, ResourceUsage
+from sessions.models import SessionStatus as S
 from sessions.services import session_transition
+from tests.platform.stream_helpers import WAIT, cookie_of, opened, run
 from trademaster_web.asgi import application
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-WAIT = 5  # seconds: the longest any single message may take
-
-
-@pytest.fixture(autouse=True)
-def fast_poll(settings):
-    settings.TRADEMASTER = {**settings.TRADEMASTER, "STREAM_POLL_SECONDS": 0.01, "STREAM_STATUS_POLL_SECONDS": 0.01}
-
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_poll")]
 
 @pytest.fixture
 def session(make_session):
     return make_session(S.RUNNING, progress_total=10)
-
-
-def run(scenario):
-    async_to_sync(scenario)()
-
-
-def cookie_of(user) -> list[tuple[bytes, bytes]]:
-    """The handshake header of a browser logged in as `user`."""
-    client = Client()
-    client.force_login(user)
-    name = settings.SESSION_COOKIE_NAME
-    return [(b"cookie", f"{name}={client.cookies[name].value}".encode())]
 
 
 def token_of(bearer, user) -> list[tuple[bytes, bytes]]:
@@ -71,13 +50,6 @@ def add_points(session, *, epochs: range, per_epoch: int = 3) -> list[int]:
             )
         ids += [row.pk for row in rows]
     return ids
-
-
-async def opened(path: str, headers) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, path, headers=headers)
-    connected, _ = await communicator.connect(timeout=WAIT)
-    assert connected
-    return communicator
 
 
 async def refusal(path: str, headers=()) -> tuple[dict, int]:

@@ -1,7 +1,8 @@
 """The stream across processes: a writer process commits metric rows while a real WebSocket client
-(autobahn, in a process of its own) of a real daphne process receives them, all, in order, once, through a restart of the server.
+(autobahn, in a process of its own) of a real daphne process receives them, all, in order, once,
+through a restart of the server.
 
-Harness: bench/stream.py (the same daphne, writer and client its figures come from). On SQLite the
+Harness: bench/harness.py (the same daphne, writer and client its figures come from). On SQLite the
 processes share a new database file (the test database is in memory, which no other process sees);
 on PostgreSQL they share the test database.
 """
@@ -12,7 +13,7 @@ import time
 import pytest
 from django.db import connection
 
-from bench.stream import Daphne, create_fixtures, environment, migrate, start_client, start_writer, writer_commits
+from bench.harness import Daphne, create_fixtures, environment, migrate, start_client, start_writer, writer_commits
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -5,7 +5,8 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from sessions.models import SessionStatus as S, StrategySession
+from sessions.models import SessionStatus as S
+from sessions.models import StrategySession
 from sessions.services import (
     ILLEGAL_TRANSITION,
     RESERVED_FIELDS,
