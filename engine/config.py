@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -36,6 +37,7 @@ Task = Literal[TASKS]
 AGENT_NOT_FOR_TASK = "agent {agent!r} does not support task {task!r}; agents for this task: {choices}"
 UNKNOWN_AGENT = "unknown agent {agent!r}; known agents: {choices}"
 WINDOW_TOO_LONG = "window {window} is longer than the {split} split ({bars} bars)"
+NOT_FINITE = "must be a finite number"
 
 
 class SplitConfig(BaseModel):
@@ -49,6 +51,13 @@ class SplitConfig(BaseModel):
     ratios: tuple[float, float, float] = Field(
         (0.7, 0.15, 0.15), description="Shares of the bars for train, valid, test when no dates are given"
     )
+
+    @field_validator("ratios")
+    @classmethod
+    def _finite(cls, ratios: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(math.isfinite(r) for r in ratios):
+            raise PydanticCustomError("finite_number", NOT_FINITE)
+        return ratios
 
     @model_validator(mode="after")
     def _consistent(self) -> "SplitConfig":
@@ -133,6 +142,9 @@ def _validate_section(cls: type, values: dict) -> dict:
     """
     known = {f.name for f in dataclasses.fields(cls)}
     errors = [{"type": "extra_forbidden", "loc": (key,), "input": values[key]} for key in values if key not in known]
+    # NaN compares false with every bound, so the dataclass would call it "not <= 1"; say what it is.
+    non_finite = list(_non_finite(values))
+    errors += [_finite_error(loc, value) for loc, value in non_finite]
     params = None
     try:
         params = TypeAdapter(cls).validate_python(values)
@@ -142,10 +154,30 @@ def _validate_section(cls: type, values: dict) -> dict:
             for e in exc.errors()
             # Unknown names are reported above, the same way whether or not the dataclass forbids extras.
             if e["type"] not in ("extra_forbidden", "unexpected_keyword_argument")
+            and not any(tuple(e["loc"][:len(loc)]) == loc for loc, _ in non_finite)
         ]
+    if params is not None and not errors:
+        # "inf" as text becomes a float only now.
+        errors += [_finite_error(loc, value) for loc, value in _non_finite(dataclasses.asdict(params))]
     if errors:
         raise ValidationError.from_exception_data("RunConfig", errors)
     return dataclasses.asdict(params)
+
+
+def _non_finite(value: Any, loc: tuple = ()):
+    """(path, value) of every NaN or infinity inside `value` (dicts, lists, numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield loc, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, (*loc, key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, (*loc, index))
+
+
+def _finite_error(loc: tuple, value: float) -> dict:
+    return {"type": PydanticCustomError("finite_number", NOT_FINITE), "loc": loc, "input": value}
 
 
 def config_error(loc: tuple, message: str, value: Any) -> ValidationError:

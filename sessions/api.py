@@ -4,10 +4,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
 from common.errors import Conflict, NotFound
+from common.ids import MAX_ID
 from common.schemas import ERRORS
 from sessions import selectors, services
 from sessions.models import StrategySession
@@ -79,7 +80,10 @@ def stop_session(request: HttpRequest, session_id: int):
 
 
 @sessions_router.get("/{session_id}/metrics", response={200: MetricPageOut, **ERRORS})
-def session_metrics(request: HttpRequest, session_id: int, after: int = 0, limit: int = 100):
+def session_metrics(
+    request: HttpRequest, session_id: int,
+    after: int = Query(0, ge=0, le=MAX_ID), limit: int = Query(100, ge=1, le=selectors.METRIC_PAGE_MAX),
+):
     """The session's metric rows with an id above `after`, by id, at most `limit` (1..1000). Poll a
     running session with `after` = the previous answer's `next`."""
     session = selectors.session_get(user=request.auth, pk=session_id)

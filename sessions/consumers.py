@@ -37,6 +37,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.services import api_token_authenticate
 from common.errors import NotFound
+from common.ids import MAX_ID
 from sessions import stream
 from sessions.feeds import ALERTS, FEEDS, METRICS, PAGE_SIZE, RESOURCES, Feed
 from sessions.selectors import SESSION_NOT_FOUND, session_get
@@ -58,7 +59,7 @@ def parse_after(value, message: str = BAD_AFTER) -> int:
         after = int(value)
     except ValueError:
         raise ValueError(message.format(value=value)) from None
-    if after < 0:
+    if not 0 <= after <= MAX_ID:
         raise ValueError(message.format(value=value))
     return after
 

@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 
 from common.access import sees_everything
 from common.errors import NotFound
+from common.ids import MAX_ID, is_id
 from sessions.models import PerformanceMetric, StrategySession
 
 SESSION_NOT_FOUND = "no session {pk}"
@@ -77,6 +78,8 @@ def session_get(*, user, pk: int, summary: bool = False) -> StrategySession:
     `summary`, without config and result_data (see summarised): for a page that shows neither."""
     sessions = session_summaries(user=user) if summary else session_list(user=user)
     try:
+        if not is_id(pk):
+            raise StrategySession.DoesNotExist
         return sessions.get(pk=pk)
     except StrategySession.DoesNotExist:
         raise NotFound(SESSION_NOT_FOUND.format(pk=pk)) from None
@@ -89,7 +92,7 @@ def metric_page(*, session: StrategySession, after: int = 0, limit: int = 100) -
     page starts after the last id seen (`after=<last id>`) without skipping or repeating rows.
     """
     limit = max(1, min(int(limit), METRIC_PAGE_MAX))
-    return list(session.metrics.filter(pk__gt=after).order_by("pk")[:limit])
+    return list(session.metrics.filter(pk__gt=min(after, MAX_ID)).order_by("pk")[:limit])
 
 
 def metric_last_page(*, session: StrategySession, limit: int = 100) -> tuple[list[PerformanceMetric], int]:
@@ -103,7 +106,7 @@ def metric_last_page(*, session: StrategySession, limit: int = 100) -> tuple[lis
 
 
 def metric_exists_after(*, session: StrategySession, after: int) -> bool:
-    return session.metrics.filter(pk__gt=after).exists()
+    return session.metrics.filter(pk__gt=min(after, MAX_ID)).exists()
 
 
 def session_report(*, session: StrategySession) -> dict | None:
@@ -137,7 +140,7 @@ def session_compare(*, user, ids: list[int]) -> list[StrategySession]:
     """The sessions of `ids` in that order (duplicates dropped); NotFound if `user` may not see one of
     them, so that a shared link to someone else's run reads as missing, as its detail page does."""
     ids = list(dict.fromkeys(ids))
-    found = session_list(user=user).in_bulk(ids)
+    found = session_list(user=user).in_bulk([pk for pk in ids if is_id(pk)])
     for pk in ids:
         if pk not in found:
             raise NotFound(SESSION_NOT_FOUND.format(pk=pk))

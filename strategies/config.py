@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
+from common.text import unstorable
 from engine.config import DEFAULTS, RunConfig, TrainerConfig, config_error, deep_merge, schema
 
 if TYPE_CHECKING:
@@ -84,13 +85,13 @@ def config_build(
     Raises pydantic's ValidationError, one error per problem, each `loc` a field path such as
     ("env", "window"), ("agent",) or ("trainer", "epochs").
     """
-    unknown = [key for key in params if key not in SECTIONS]
-    if unknown:
-        raise ValidationError.from_exception_data(
-            "RunConfig",
-            [{"type": PydanticCustomError("unknown_section", NOT_A_SECTION), "loc": (key,), "input": params[key]}
-             for key in unknown],
-        )
+    errors = [{"type": PydanticCustomError("unknown_section", NOT_A_SECTION), "loc": (key,), "input": params[key]}
+              for key in params if key not in SECTIONS]
+    # Text the database cannot hold; the engine itself refuses numbers that are not numbers.
+    errors += [{"type": PydanticCustomError("unstorable", problem.message), "loc": problem.loc, "input": None}
+               for problem in unstorable(params, numbers=False)]
+    if errors:
+        raise ValidationError.from_exception_data("RunConfig", errors)
     values = deep_merge(preset_values(preset=preset, task=task, agent=agent), dict(params))
     dataset_name = dataset if isinstance(dataset, str) else dataset.path
     return RunConfig.model_validate({**values, "task": task, "agent": agent, "dataset": dataset_name})

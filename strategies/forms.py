@@ -71,6 +71,14 @@ class ListField(forms.CharField):
         return items
 
 
+class NumberField(forms.FloatField):
+    """A float input that leaves "inf" and "nan" to the engine, which says "must be a finite number"
+    of them, as it does to the API (Django's own check would say "Enter a number.")."""
+
+    def validate(self, value):
+        forms.Field.validate(self, value)
+
+
 class NullableCharField(forms.CharField):
     def to_python(self, value):
         return super().to_python(value) or None
@@ -125,7 +133,7 @@ def config_field(prop: Mapping) -> forms.Field:
     if kind == "integer":
         return forms.IntegerField(widget=forms.NumberInput(attrs=attrs), **common)
     if kind == "number":
-        return forms.FloatField(widget=forms.NumberInput(attrs={"step": "any", **attrs}), **common)
+        return NumberField(widget=forms.NumberInput(attrs={"step": "any", **attrs}), **common)
     if kind == "string":
         field = NullableCharField if nullable else forms.CharField
         return field(**common)

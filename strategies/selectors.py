@@ -2,6 +2,7 @@ from django.db.models import QuerySet
 
 from common.access import sees_everything
 from common.errors import NotFound
+from common.ids import is_id
 from strategies.models import Dataset, Strategy
 
 STRATEGY_NOT_FOUND = "no strategy {pk}"
@@ -29,6 +30,8 @@ def strategy_panel(*, user) -> QuerySet[Strategy]:
 def strategy_get(*, user, pk: int) -> Strategy:
     """One strategy `user` may see; NotFound for a missing one and for someone else's alike."""
     try:
+        if not is_id(pk):
+            raise Strategy.DoesNotExist
         return strategy_list(user=user).get(pk=pk)
     except Strategy.DoesNotExist:
         raise NotFound(STRATEGY_NOT_FOUND.format(pk=pk)) from None
@@ -41,6 +44,8 @@ def dataset_list() -> QuerySet[Dataset]:
 
 def dataset_get(*, pk: int) -> Dataset:
     try:
+        if not is_id(pk):
+            raise Dataset.DoesNotExist
         return Dataset.objects.get(pk=pk)
     except Dataset.DoesNotExist:
         raise NotFound(DATASET_NOT_FOUND.format(pk=pk)) from None

@@ -10,20 +10,23 @@ with 401 (no or bad credentials), 403 (CSRF, or seen but not yours to change), 4
 someone else's), 409 (name taken; a session's status does not allow the action; too many active
 sessions), 422 (invalid input or data; `fields` says where).
 """
+import json
 import logging
 from collections.abc import Iterable
 
 import pydantic
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as RequestValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 
 from accounts.services import api_token_authenticate
-from common.errors import Conflict, NotFound, Problem, problems_of
+from common.errors import Conflict, DomainError, NotFound, Problem, problems_of
+from common.text import unstorable
 from engine.data import DataError
 from sessions.api import sessions_router, strategy_sessions_router
 from sessions.services import IllegalTransition
@@ -35,6 +38,9 @@ logger = logging.getLogger("django.request")
 INVALID_INPUT = "invalid input: {problems}"
 UNAUTHORIZED = "authentication required: log in, or send 'Authorization: Bearer <token>'"
 SERVER_ERROR = "internal error; it has been logged"
+NOT_JSON = "not valid JSON: {error}"
+NOT_AN_OBJECT = "must be a JSON object, {{...}}, not {kind}"
+TOO_LARGE = "the request body is larger than the {limit:,} bytes the API accepts"
 CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -42,6 +48,7 @@ CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "too_large",
     422: "validation_error",
     429: "throttled",
 }
@@ -59,6 +66,36 @@ REFUSAL_STATUS: dict[type[Exception], tuple[int, str]] = {
     # conflict with the state of the resource, not bad input.
     IllegalTransition: (409, "conflict"),
 }
+
+
+class BodyRefused(DomainError):
+    """A request body that is no JSON object, or holds what cannot be stored (see common.text)."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(map(str, problems)))
+        self._problems = problems
+
+    def problems(self) -> list[Problem]:
+        return self._problems
+
+
+class JsonObjectParser(Parser):
+    """Every body of this API is a JSON object. Python's json module also reads NaN and Infinity, and
+    text with a NUL or a lone surrogate, which no column or config can hold: refused here, by path,
+    before any schema or service sees them."""
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        try:
+            data = json.loads(request.body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise BodyRefused([Problem(("body",), NOT_JSON.format(error=error))]) from None
+        if not isinstance(data, dict):
+            kind = "null" if data is None else type(data).__name__.replace("str", "a string").replace("list", "a list")
+            raise BodyRefused([Problem(("body",), NOT_AN_OBJECT.format(kind=kind))])
+        problems = list(unstorable(data))
+        if problems:
+            raise BodyRefused(problems)
+        return data
 
 
 class BearerToken(HttpBearer):
@@ -87,6 +124,7 @@ api = NinjaAPI(
     # Bearer first: a token request needs no CSRF token even if the client also holds a session cookie.
     auth=[BearerToken(), LoginSession()],
     urls_namespace="api",
+    parser=JsonObjectParser(),
 )
 api.add_router("/strategies", strategies_router)
 api.add_router("/datasets", datasets_router)
@@ -156,8 +194,18 @@ def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRe
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    # ninja's own: CSRF refused (403), unparsable JSON body (400), throttled (429).
+    # ninja wraps whatever the parser raises as "400 Cannot parse request body": the body's problems
+    # are invalid input, by path, as any other.
+    if isinstance(exc.__cause__, BodyRefused):
+        return problems_response(request, 422, "validation_error", exc.__cause__.problems())
+    # ninja's own: CSRF refused (403), throttled (429).
     return error_response(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(request, 413, TOO_LARGE.format(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
+                          code="too_large")
 
 
 @api.exception_handler(Exception)

@@ -12,6 +12,7 @@ DATABASE_POOL         1: keep connections in the process: a pool on PostgreSQL, 
 DJANGO_Q_WORKERS      django-q2 worker processes (default 2)
 TRADEMASTER_MAX_RETRIES  automatic retries of a failed training (default 2)
 TRADEMASTER_STREAM_POLL_SECONDS  how often a watched session's live stream reads new rows (default 0.05)
+TRADEMASTER_TRAINING_THREADS  torch threads of each training (default: its share of the cores)
 """
 import os
 from collections.abc import Mapping
@@ -185,6 +186,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # {"items": [...], "count": N}.
 NINJA_PAGINATION_PER_PAGE = 100
 NINJA_PAGINATION_MAX_LIMIT = 1000
+NINJA_PAGINATION_CLASS = "common.pagination.BoundedLimitOffsetPagination"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
@@ -233,6 +235,19 @@ TRADEMASTER = {
     # status and resource samples.
     "STREAM_POLL_SECONDS": float(os.environ.get("TRADEMASTER_STREAM_POLL_SECONDS", "0.05")),
     "STREAM_STATUS_POLL_SECONDS": 0.5,
+    # How often a training reads its session's stop and pause requests between rollouts: one small
+    # query a second per training, and a stop takes effect within about a second plus one rollout.
+    "REQUEST_POLL_SECONDS": 1.0,
+    # torch threads of each training process. None: its share of this machine's cores, WEB_CORES
+    # left to the web processes and the rest divided among Q_CLUSTER["workers"] trainings at once.
+    "TRAINING_THREADS": int(os.environ["TRADEMASTER_TRAINING_THREADS"]) if os.environ.get(
+        "TRADEMASTER_TRAINING_THREADS") else None,
+    "WEB_CORES": 1,
+    # A worker whose database stops answering waits for it (retrying its write, keeping its resource
+    # samples) rather than giving its session up: first DATABASE_BACKOFF_SECONDS[0] between tries,
+    # doubling to at most DATABASE_BACKOFF_SECONDS[1], for at most DATABASE_WAIT_SECONDS in all.
+    "DATABASE_WAIT_SECONDS": 600,
+    "DATABASE_BACKOFF_SECONDS": (0.5, 15.0),
 }
 
 # The channel layer only fans a session's new rows out to its viewers inside one daphne process: the

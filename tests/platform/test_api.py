@@ -3,9 +3,11 @@ import pytest
 from django.test import Client
 
 from accounts.services import api_token_create, api_token_revoke
+from common.text import HAS_NUL, NOT_FINITE, NOT_UNICODE
 from strategies.api import IMPORT_NEEDS_STAFF
 from strategies.models import Dataset, Strategy
 from strategies.services import strategy_create
+from trademaster_web.api import NOT_AN_OBJECT, TOO_LARGE
 
 pytestmark = pytest.mark.django_db
 
@@ -167,8 +169,74 @@ def test_an_unknown_dataset_is_422_on_dataset(as_user, dataset):
     assert locs(error_of(response, 422, "validation_error")) == [["dataset"]]
 
 
-def test_unparsable_json_is_400(as_user):
-    error_of(as_user.post("/api/strategies", "{not json", content_type="application/json"), 400, "bad_request")
+def test_unparsable_json_is_a_422_on_the_body(as_user):
+    error = error_of(as_user.post("/api/strategies", "{not json", content_type="application/json"), 422,
+                     "validation_error")
+
+    assert locs(error) == [["body"]] and "not valid JSON" in error["fields"][0]["message"]
+
+
+@pytest.mark.parametrize("body, kind", [("[null, null]", "a list"), ("[]", "a list"), ('"text"', "a string"),
+                                        ("123", "int"), ("null", "null")])
+def test_a_body_that_is_not_an_object_is_a_422_and_changes_nothing(as_user, strategy, body, kind):
+    response = as_user.patch(f"/api/strategies/{strategy.pk}", body, content_type="application/json")
+
+    error = error_of(response, 422, "validation_error")
+    assert error["fields"] == [{"loc": ["body"], "message": NOT_AN_OBJECT.format(kind=kind)}]
+    strategy.refresh_from_db()
+    assert strategy.name == "ppo on synthetic"
+
+
+@pytest.mark.parametrize("name, problem", [(r"\ud800", NOT_UNICODE), (r"a\u0000b", HAS_NUL)])
+def test_text_that_cannot_be_stored_is_a_422_naming_the_field(as_user, dataset, name, problem):
+    body = '{"name": "%s", "task": "portfolio_management", "agent": "ppo", "dataset": %d}' % (name, dataset.pk)
+
+    error = error_of(as_user.post("/api/strategies", body, content_type="application/json"), 422, "validation_error")
+
+    assert error["fields"] == [{"loc": ["name"], "message": problem}]
+    assert not Strategy.objects.exists()
+
+
+@pytest.mark.parametrize("params, loc", [
+    ('{"split": {"ratios": [NaN, 0.5, 0.5]}}', ["params", "split", "ratios", 0]),
+    ('{"env": {"initial_cash": Infinity}}', ["params", "env", "initial_cash"]),
+    ('{"agent_params": {"learning_rate": -Infinity}}', ["params", "agent_params", "learning_rate"]),
+])
+def test_a_number_that_is_not_finite_is_a_422_naming_the_field(as_user, dataset, params, loc):
+    body = '{"name": "n", "task": "portfolio_management", "agent": "ppo", "dataset": %d, "params": %s}' % (
+        dataset.pk, params)
+
+    error = error_of(as_user.post("/api/strategies", body, content_type="application/json"), 422, "validation_error")
+
+    assert error["fields"] == [{"loc": loc, "message": NOT_FINITE}]
+    assert not Strategy.objects.exists()
+
+
+def test_a_body_over_the_upload_limit_is_a_413_in_the_error_shape(as_user, dataset, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = new_strategy(dataset) | {"description": "x" * 2000}
+
+    response = as_user.post("/api/strategies", body, content_type="application/json")
+
+    assert error_of(response, 413, "too_large")["message"] == TOO_LARGE.format(limit=1000)
+
+
+@pytest.mark.parametrize("query", ["offset=99999999999999999999999", "limit=0", "limit=1001", "offset=-1"])
+def test_a_page_parameter_out_of_range_is_a_422(as_user, query):
+    error_of(as_user.get(f"/api/sessions?{query}"), 422, "validation_error")
+
+
+@pytest.mark.parametrize("query", ["after=99999999999999999999999", "after=-1", "limit=0", "limit=1001"])
+def test_a_metrics_cursor_out_of_range_is_a_422(as_user, make_session, query):
+    session = make_session()
+
+    error_of(as_user.get(f"/api/sessions/{session.pk}/metrics?{query}"), 422, "validation_error")
+
+
+@pytest.mark.parametrize("path", ["/api/strategies/99999999999999999999999", "/api/sessions/99999999999999999999999",
+                                  "/api/sessions/99999999999999999999999/metrics"])
+def test_an_id_beyond_the_databases_integers_is_not_found(as_user, path):
+    error_of(as_user.get(path), 404, "not_found")
 
 
 def test_a_taken_name_is_409_on_name(as_user, dataset, make_strategy, user):
