@@ -1,5 +1,13 @@
 """The API's one error shape, documented on every operation: {"error": {"code", "message", "fields"}}."""
 from ninja import Field, Schema
+from pydantic import ConfigDict
+
+
+class InputSchema(Schema):
+    """A request body. A field the API does not know is refused (422 on it), not ignored: a misspelt
+    "descripton" must not answer 200 and change nothing."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class FieldError(Schema):

@@ -3,6 +3,8 @@ from typing import Literal
 
 from ninja import Field, Schema
 
+from common.ids import MAX_ID
+from common.schemas import InputSchema
 from sessions.models import PerformanceMetric, SessionStatus, StrategySession
 from sessions.selectors import METRIC_PAGE_MAX
 from sessions.services import PRIORITY_RANGE
@@ -10,14 +12,14 @@ from sessions.services import PRIORITY_RANGE
 Status = Literal[tuple(SessionStatus.values)]
 
 
-class SessionIn(Schema):
+class SessionIn(InputSchema):
     session_type: Literal["training", "backtest"] = "training"
     priority: int = Field(
         0, ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1],
         description="Higher runs first when workers are busy; equal priorities run in the order queued",
     )
     source: int | None = Field(
-        None, description="backtest only: the completed training session whose best checkpoint it runs"
+        None, ge=1, le=MAX_ID, description="backtest only: the completed training session whose best checkpoint it runs"
     )
 
 

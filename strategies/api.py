@@ -10,12 +10,14 @@ from common.schemas import ERRORS
 from strategies import selectors, services
 from strategies.config import config_schema
 from strategies.schemas import (
+    AgentName,
     ConfigSchemaOut,
     DatasetImportIn,
     DatasetOut,
     StrategyIn,
     StrategyOut,
     StrategyPatch,
+    TaskName,
 )
 
 IMPORT_NEEDS_STAFF = "only staff can import datasets: the import reads files on the server"
@@ -88,7 +90,7 @@ def import_dataset(request: HttpRequest, payload: DatasetImportIn):
 
 
 @config_router.get("/schema", response={200: ConfigSchemaOut, **ERRORS})
-def get_config_schema(request: HttpRequest, task: str, agent: str):
+def get_config_schema(request: HttpRequest, task: TaskName, agent: AgentName):
     """The fields of each config section for a (task, agent) pair, with that pair's defaults, and
     the presets: what a strategy form is built from."""
     return config_schema(task=task, agent=agent)

@@ -3,11 +3,18 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from common.ids import MAX_ID
+from common.schemas import InputSchema
+from engine.agents import AGENTS
 from engine.config import TASKS
 from strategies.config import PRESETS, SECTIONS
 from strategies.models import Strategy
 
 Preset = Literal[tuple(PRESETS)]
+# The document lists the values there are; whether an agent does a task the engine says (422).
+TaskName = Literal[TASKS]
+AgentName = Literal[tuple(AGENTS)]
+NAME_LENGTH = Strategy._meta.get_field("name").max_length
 
 PARAMS_HELP = (
     f"Config sections ({', '.join(SECTIONS)}), each a dict of the values you set; the preset and the "
@@ -15,25 +22,25 @@ PARAMS_HELP = (
 )
 
 
-class StrategyIn(Schema):
-    name: str
+class StrategyIn(InputSchema):
+    name: str = Field(min_length=1, max_length=NAME_LENGTH)
     description: str = ""
-    task: str = Field(description=f"{', '.join(TASKS[:-1])} or {TASKS[-1]}")
-    agent: str = Field(description="An engine agent that does the task, e.g. ppo, dqn, eiie")
-    dataset: int = Field(description="Dataset id (GET /api/datasets)")
+    task: TaskName = Field(description="What the agent does")
+    agent: AgentName = Field(description="An engine agent that does the task (GET /api/config/schema)")
+    dataset: int = Field(ge=1, le=MAX_ID, description="Dataset id (GET /api/datasets)")
     preset: Preset = Field("default", description="quick: a first look; default; thorough: more epochs and steps")
     params: dict[str, Any] = Field(default_factory=dict, description=PARAMS_HELP)
 
 
-class StrategyPatch(Schema):
+class StrategyPatch(InputSchema):
     """Fields left out (or null) stay as they are. params merge over the stored config; a new task or
     agent, or a preset, starts the config over from the defaults."""
 
-    name: str | None = None
+    name: str | None = Field(None, min_length=1, max_length=NAME_LENGTH)
     description: str | None = None
-    task: str | None = None
-    agent: str | None = None
-    dataset: int | None = Field(None, description="Dataset id (GET /api/datasets)")
+    task: TaskName | None = None
+    agent: AgentName | None = None
+    dataset: int | None = Field(None, ge=1, le=MAX_ID, description="Dataset id (GET /api/datasets)")
     preset: Preset | None = None
     params: dict[str, Any] | None = Field(None, description=PARAMS_HELP)
 
@@ -77,9 +84,9 @@ class DatasetOut(Schema):
     created_at: datetime.datetime
 
 
-class DatasetImportIn(Schema):
+class DatasetImportIn(InputSchema):
     path: str = Field(description="A CSV file or a folder of CSV files, on the server's file system")
-    name: str = Field(description="The dataset's name, unique")
+    name: str = Field(min_length=1, max_length=100, description="The dataset's name, unique")
 
 
 class ConfigSchemaOut(Schema):
