@@ -98,7 +98,7 @@ def session_report(request: HttpRequest, session_id: int):
     split): "metrics" and "benchmark_metrics" keyed as the engine has them, "alpha", "beta",
     "equity_curve", "drawdown", "trades", ... 409 while it has none."""
     session = selectors.session_get(user=request.auth, pk=session_id)
-    report = selectors.session_report(session=session)
+    report = selectors.session_report(session=session, user=request.auth)
     if report is None:
         raise Conflict(NO_REPORT.format(pk=session.pk, status=session.status))
     return report

@@ -3,10 +3,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import QuerySet
 
-from common.access import sees_everything
+from common.access import may_act, sees_everything
 from common.errors import NotFound
 from common.ids import MAX_ID, is_id
 from sessions.models import PerformanceMetric, StrategySession
+from strategies.config import config_public
 
 SESSION_NOT_FOUND = "no session {pk}"
 METRIC_PAGE_MAX = 1000
@@ -109,15 +110,23 @@ def metric_exists_after(*, session: StrategySession, after: int) -> bool:
     return session.metrics.filter(pk__gt=min(after, MAX_ID)).exists()
 
 
-def session_report(*, session: StrategySession) -> dict | None:
+def session_report(*, session: StrategySession, user=None) -> dict | None:
     """The backtest report a session ended with, or None while it has none.
 
     A completed training session's report is its best checkpoint's on the test split; a backtest
-    session's is the one it ran. The engine's report as it is ("metrics", "benchmark_metrics",
-    "alpha", "beta", "equity_curve", "drawdown", "trades", ...).
+    session's is the one it ran. The engine's report ("metrics", "benchmark_metrics", "alpha", "beta",
+    "equity_curve", "drawdown", "trades", ...), its "config" naming the dataset by its name. Shown to
+    `user` who may not act on the session (staff, someone else's): without "config", which is the
+    strategy owner's work.
     """
     report = (session.result_data or {}).get("report")
-    return report or None
+    if not report:
+        return None
+    if "config" not in report:
+        return report
+    if user is not None and not may_act(user=user, owner_id=session.strategy.owner_id):
+        return {key: value for key, value in report.items() if key != "config"}
+    return {**report, "config": config_public(report["config"], dataset_name=session.strategy.dataset.name)}
 
 
 def session_queued_exists() -> bool:

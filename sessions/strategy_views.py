@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from common.errors import REFUSALS, message_of
 from sessions import services
 from sessions.selectors import summarised
+from strategies.config import config_public
 from strategies.views import strategy_or_404
 
 SESSIONS_SHOWN = 50
@@ -25,7 +26,8 @@ def strategy_detail_view(request, pk: int):
         "strategy": strategy,
         "sessions": summarised(strategy.sessions.all())[:SESSIONS_SHOWN],
         # Sorted: PostgreSQL's jsonb does not keep the order the keys were written in, SQLite does.
-        "config_json": json.dumps(strategy.config, indent=2, sort_keys=True),
+        "config_json": json.dumps(config_public(strategy.config, dataset_name=strategy.dataset.name), indent=2,
+                                  sort_keys=True),
     })
 
 

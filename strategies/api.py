@@ -2,7 +2,7 @@
 turned into its one error shape there (common.errors)."""
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import File, Form, Router, Status, UploadedFile
 from ninja.pagination import paginate
 
 from common.errors import NotFound
@@ -20,7 +20,7 @@ from strategies.schemas import (
     TaskName,
 )
 
-IMPORT_NEEDS_STAFF = "only staff can import datasets: the import reads files on the server"
+IMPORT_NEEDS_STAFF = "only staff can import datasets: they are shared by every user"
 
 strategies_router = Router(tags=["strategies"])
 datasets_router = Router(tags=["datasets"])
@@ -38,7 +38,7 @@ def _dataset(pk: int):
 @strategies_router.get("", response={200: list[StrategyOut], **ERRORS})
 @paginate
 def list_strategies(request: HttpRequest):
-    """Your strategies, most recently changed first (staff: everyone's)."""
+    """Your strategies, most recently changed first (superusers: everyone's)."""
     return selectors.strategy_list(user=request.auth)
 
 
@@ -80,13 +80,26 @@ def list_datasets(request: HttpRequest):
 
 @datasets_router.post("/import", response={201: DatasetOut, **ERRORS})
 def import_dataset(request: HttpRequest, payload: DatasetImportIn):
-    """Import a CSV file (or a folder of CSV files) that is already on the SERVER, by its server-side
-    path: nothing is uploaded. Staff only, since it reads the server's file system. The file is
-    validated by the engine's reader (422 `invalid_data` naming file, line and column) and copied into
-    the platform's data folder."""
+    """Import a CSV file (or a folder of CSV files) from the server's import folder
+    (TRADEMASTER_IMPORT_DIR), by its path inside it; any other path is refused (422 on `path`). Staff
+    only. The file is validated by the engine's reader (422 `invalid_data` naming file, line and
+    column) and copied into the platform's data folder."""
+    _require_staff(request)
+    return Status(201, services.dataset_import_from_folder(path=payload.path, name=payload.name))
+
+
+@datasets_router.post("/upload", response={201: DatasetOut, **ERRORS})
+def upload_dataset(request: HttpRequest, name: Form[str], files: File[list[UploadedFile]]):
+    """Upload CSV files as a dataset (multipart/form-data: `name`, and one or more `files`; several
+    files are read together, as train, valid and test). Staff only: datasets are shared by every user.
+    Validated as an import is (422 `invalid_data` naming file, line and column)."""
+    _require_staff(request)
+    return Status(201, services.dataset_upload(files=files, name=name))
+
+
+def _require_staff(request: HttpRequest) -> None:
     if not (request.auth.is_staff or request.auth.is_superuser):
         raise PermissionDenied(IMPORT_NEEDS_STAFF)
-    return Status(201, services.dataset_import(path=payload.path, name=payload.name))
 
 
 @config_router.get("/schema", response={200: ConfigSchemaOut, **ERRORS})

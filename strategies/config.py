@@ -114,6 +114,12 @@ def config_schema(*, task: str, agent: str) -> dict:
     }
 
 
+def config_public(config: Mapping[str, Any], *, dataset_name: str) -> dict:
+    """A stored config as a person or an API client sees it: the dataset by its name, not the server
+    path the engine reads (imported data lives in TRADEMASTER["DATA_DIR"], which is nobody's business)."""
+    return {**config, "dataset": dataset_name} if "dataset" in config else dict(config)
+
+
 def config_sections(config: Mapping[str, Any]) -> dict:
     """The user-settable sections of a stored config (Strategy.config), to edit and validate again."""
     return {key: config[key] for key in SECTIONS if key in config}

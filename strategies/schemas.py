@@ -7,7 +7,7 @@ from common.ids import MAX_ID
 from common.schemas import InputSchema
 from engine.agents import AGENTS
 from engine.config import TASKS
-from strategies.config import PRESETS, SECTIONS
+from strategies.config import PRESETS, SECTIONS, config_public
 from strategies.models import Strategy
 
 Preset = Literal[tuple(PRESETS)]
@@ -70,6 +70,10 @@ class StrategyOut(Schema):
     def resolve_dataset_name(strategy: Strategy) -> str:
         return strategy.dataset.name
 
+    @staticmethod
+    def resolve_config(strategy: Strategy) -> dict[str, Any]:
+        return config_public(strategy.config, dataset_name=strategy.dataset.name)
+
 
 class DatasetOut(Schema):
     id: int
@@ -85,7 +89,8 @@ class DatasetOut(Schema):
 
 
 class DatasetImportIn(InputSchema):
-    path: str = Field(description="A CSV file or a folder of CSV files, on the server's file system")
+    path: str = Field(description="A CSV file or a folder of CSV files inside the server's import folder "
+                                  "(TRADEMASTER_IMPORT_DIR), relative to it")
     name: str = Field(min_length=1, max_length=100, description="The dataset's name, unique")
 
 

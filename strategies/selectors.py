@@ -1,6 +1,6 @@
 from django.db.models import QuerySet
 
-from common.access import sees_everything
+from common.access import sees_all_strategies
 from common.errors import NotFound
 from common.ids import is_id
 from strategies.models import Dataset, Strategy
@@ -12,7 +12,7 @@ DATASET_NOT_FOUND = "no dataset {pk}"
 def strategy_list(*, user) -> QuerySet[Strategy]:
     """The strategies `user` may see, most recently changed first."""
     strategies = Strategy.objects.select_related("owner", "dataset")
-    if sees_everything(user):
+    if sees_all_strategies(user):
         return strategies.all()
     return strategies.filter(owner=user)
 
@@ -24,7 +24,7 @@ PANEL_FIELDS = ("id", "name", "task", "agent", "updated_at", "dataset__name")
 def strategy_panel(*, user) -> QuerySet[Strategy]:
     """strategy_list with PANEL_FIELDS only: no config, no owner."""
     strategies = Strategy.objects.select_related("dataset").only(*PANEL_FIELDS)
-    return strategies if sees_everything(user) else strategies.filter(owner=user)
+    return strategies if sees_all_strategies(user) else strategies.filter(owner=user)
 
 
 def strategy_get(*, user, pk: int) -> Strategy:

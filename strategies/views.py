@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from common.access import sees_everything
+from common.access import sees_all_strategies
 from common.errors import REFUSALS, NotFound
 from strategies.forms import RELOAD, strategy_form
 from strategies.selectors import strategy_get, strategy_list
@@ -32,7 +32,7 @@ def strategy_or_404(request, pk: int):
 @login_required
 def strategy_list_view(request):
     page = Paginator(strategy_list(user=request.user), PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "strategies/list.html", {"page": page, "show_owner": sees_everything(request.user)})
+    return render(request, "strategies/list.html", {"page": page, "show_owner": sees_all_strategies(request.user)})
 
 
 @login_required

@@ -222,6 +222,11 @@ TRADEMASTER = {
     "RUNS_DIR": BASE_DIR / "var" / "runs",
     # Imported datasets are copied here, so a dataset does not depend on where it was imported from.
     "DATA_DIR": BASE_DIR / "var" / "data",
+    # POST /api/datasets/import reads files inside this folder only (put them there, or upload them
+    # with POST /api/datasets/upload); manage.py import_prices, run by whoever has a shell, reads any.
+    "IMPORT_DIR": Path(os.environ.get("TRADEMASTER_IMPORT_DIR", BASE_DIR / "var" / "import")),
+    # The largest upload POST /api/datasets/upload takes, all files together.
+    "UPLOAD_MAX_BYTES": 200 * 1024 * 1024,
     "MAX_RETRIES": int(os.environ.get("TRADEMASTER_MAX_RETRIES", "2")),
     "MAX_GPU_JOBS_PER_DEVICE": 1,
     "MAX_SESSIONS_PER_USER": 2,

@@ -11,8 +11,13 @@ from strategies.services.datasets import (
     DATASET_FOLDER_EMPTY,
     DATASET_NAME_TAKEN,
     DATASET_PATH_MISSING,
+    OUTSIDE_IMPORT_DIR,
+    UPLOAD_NOT_CSV,
+    UPLOAD_TOO_LARGE,
     dataset_checksum,
     dataset_import,
+    dataset_import_from_folder,
+    dataset_upload,
 )
 from strategies.services.strategies import (
     STRATEGY_NAME_TAKEN,

@@ -1,8 +1,11 @@
 """Datasets: market-data files imported into the platform's data folder, validated by the engine."""
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +21,17 @@ from strategies.models import Dataset
 DATASET_NAME_TAKEN = "a dataset named {name!r} already exists"
 DATASET_PATH_MISSING = "no such file or folder: {path}"
 DATASET_FOLDER_EMPTY = "the folder {path} holds no .csv file"
+OUTSIDE_IMPORT_DIR = (
+    "must name a file or folder inside the import folder (TRADEMASTER_IMPORT_DIR): put the file there, "
+    "or upload it"
+)
+UPLOAD_NOT_CSV = "{name!r} is not a .csv file"
+UPLOAD_TOO_LARGE = "the files hold {size:,} bytes; an upload may hold {limit:,}"
+UPLOAD_NONE = "upload at least one .csv file"
+UPLOAD_SAME_NAME = "two files are named {name!r}"
 
 _COPY_CHUNK = 1 << 20
+STAGING_PREFIX = ".import-"
 
 
 
@@ -44,10 +56,89 @@ def dataset_import(*, path: str | os.PathLike, name: str) -> Dataset:
         raise Conflict(DATASET_NAME_TAKEN.format(name=name), field="name")
 
     data_dir = Path(settings.TRADEMASTER["DATA_DIR"])
+    with staging_area(data_dir) as staging:
+        return _import_staged(files, staging=staging, data_dir=data_dir, name=name, single=single)
+
+
+def dataset_import_from_folder(*, path: str, name: str) -> Dataset:
+    """dataset_import of `path`, a file or folder inside TRADEMASTER["IMPORT_DIR"] (relative to it, or
+    absolute): what the API may read of the server's files. Anything outside the folder is refused
+    the same way whether or not it exists, so the answer reveals nothing about other files.
+    """
+    folder = Path(settings.TRADEMASTER["IMPORT_DIR"]).resolve()
+    target = (folder / path).resolve()
+    if not target.is_relative_to(folder):
+        raise ValidationError({"path": OUTSIDE_IMPORT_DIR})
+    if not target.exists():
+        raise ValidationError({"path": DATASET_PATH_MISSING.format(path=path)})
+    return dataset_import(path=target, name=name)
+
+
+def dataset_upload(*, files: list, name: str) -> Dataset:
+    """Import uploaded CSV files (Django UploadedFile): one is a file, several are read together as
+    a folder is. Errors name the uploaded file by its name."""
+    _check_upload(files)
+    data_dir = Path(settings.TRADEMASTER["DATA_DIR"])
+    with staging_area(data_dir) as received:
+        for upload in files:
+            with (received / Path(upload.name).name).open("wb") as target:
+                for chunk in upload.chunks():
+                    target.write(chunk)
+        source = received / Path(files[0].name).name if len(files) == 1 else received
+        try:
+            return dataset_import(path=source, name=name)
+        except DataError as error:
+            file = Path(error.file).name if error.file else None
+            raise DataError(error.problem, file=file, line=error.line, column=error.column) from None
+
+
+def _check_upload(files: list) -> None:
+    if not files:
+        raise ValidationError({"files": UPLOAD_NONE})
+    names = [Path(upload.name or "").name for upload in files]
+    for file_name in names:
+        if not file_name.lower().endswith(".csv"):
+            raise ValidationError({"files": UPLOAD_NOT_CSV.format(name=file_name)})
+        if names.count(file_name) > 1:
+            raise ValidationError({"files": UPLOAD_SAME_NAME.format(name=file_name)})
+    size, limit = sum(upload.size for upload in files), settings.TRADEMASTER["UPLOAD_MAX_BYTES"]
+    if size > limit:
+        raise ValidationError({"files": UPLOAD_TOO_LARGE.format(size=size, limit=limit)})
+
+
+@contextmanager
+def staging_area(data_dir: Path) -> Iterator[Path]:
+    """A new folder to stage an import in, inside `data_dir` (so that moving into place is a rename on
+    one file system), removed at the end.
+
+    An import killed mid-copy (kill -9) leaves its folder behind. Every import holds a shared lock on
+    `data_dir` itself (flock of the folder; the kernel drops it when the process dies) while it runs;
+    one that can take the lock exclusively knows that no other import is alive, and removes every
+    staging folder first: no clock decides what is stale.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    # Staged inside DATA_DIR, so moving into place is a rename on the same file system. The copies are
-    # what is read, so what was validated is exactly what is kept, even if the source changes meanwhile.
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=data_dir))
+    lock = os.open(data_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # another import runs: its folder is alive
+        else:
+            for stale in data_dir.glob(f"{STAGING_PREFIX}*"):
+                shutil.rmtree(stale, ignore_errors=True)
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=data_dir))
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        os.close(lock)
+
+
+def _import_staged(files: list[Path], *, staging: Path, data_dir: Path, name: str, single: bool) -> Dataset:
+    # The copies are what is read, so what was validated is exactly what is kept, even if the source
+    # changes meanwhile.
     placed: Path | None = None
     try:
         digests = {f.name: _copy_hashing(f, staging / f.name) for f in files}
@@ -67,8 +158,6 @@ def dataset_import(*, path: str | os.PathLike, name: str) -> Dataset:
         elif placed is not None:
             placed.unlink(missing_ok=True)
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return dataset
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from common.access import require_actor
+from common.access import require_actor, sees_all_strategies
 from common.errors import Conflict
 from strategies.config import config_build, config_sections, deep_merge
 from strategies.models import Dataset, Strategy
@@ -104,7 +104,8 @@ def strategy_delete(*, strategy: Strategy, user) -> None:
 
 
 def _require_editor(*, strategy: Strategy, user) -> None:
-    require_actor(user=user, owner_id=strategy.owner_id, not_found=STRATEGY_NOT_FOUND.format(pk=strategy.pk),
+    require_actor(user=user, owner_id=strategy.owner_id, sees=sees_all_strategies(user),
+                  not_found=STRATEGY_NOT_FOUND.format(pk=strategy.pk),
                   not_yours=STRATEGY_NOT_YOURS.format(pk=strategy.pk, owner=strategy.owner))
 
 

@@ -6,7 +6,7 @@ from accounts.services import api_token_create, api_token_revoke
 from common.text import HAS_NUL, NOT_FINITE, NOT_UNICODE
 from strategies.api import IMPORT_NEEDS_STAFF
 from strategies.models import Dataset, Strategy
-from strategies.services import strategy_create
+from strategies.services import OUTSIDE_IMPORT_DIR, UPLOAD_NOT_CSV, strategy_create
 from trademaster_web.api import NOT_AN_OBJECT, TOO_LARGE
 
 pytestmark = pytest.mark.django_db
@@ -258,14 +258,16 @@ def test_someone_elses_strategy_is_404_to_read_change_and_delete(as_user, make_s
     assert Strategy.objects.get(pk=theirs.pk).name == "momentum"
 
 
-def test_staff_see_every_strategy_but_change_only_their_own(client, staff_user, user, other_user, make_strategy):
-    a, b = make_strategy(user), make_strategy(other_user)
+def test_staff_see_only_their_own_strategies_a_config_is_its_owners(client, staff_user, user, make_strategy):
+    mine, theirs = make_strategy(staff_user), make_strategy(user)
     client.force_login(staff_user)
 
-    assert {s["id"] for s in client.get("/api/strategies").json()["items"]} == {a.pk, b.pk}
-    assert client.get(f"/api/strategies/{b.pk}").json()["owner"] == "linus"
-    error_of(client.patch(f"/api/strategies/{b.pk}", {"name": "x"}, content_type="application/json"), 403, "forbidden")
-    error_of(client.delete(f"/api/strategies/{b.pk}"), 403, "forbidden")
+    assert {s["id"] for s in client.get("/api/strategies").json()["items"]} == {mine.pk}
+    error_of(client.get(f"/api/strategies/{theirs.pk}"), 404, "not_found")
+    error_of(client.patch(f"/api/strategies/{theirs.pk}", {"name": "x"}, content_type="application/json"), 404,
+             "not_found")
+    error_of(client.delete(f"/api/strategies/{theirs.pk}"), 404, "not_found")
+    assert Strategy.objects.filter(pk=theirs.pk, name="momentum").exists()
 
 
 def test_superusers_may_change_anyones_strategy(client, superuser, user, make_strategy):
@@ -296,10 +298,17 @@ def test_datasets_are_listed_for_every_user(as_user, dataset):
     assert "path" not in listed  # a server path is none of the client's business
 
 
-def test_staff_import_a_dataset_from_a_server_path(client, staff_user, btc_csv):
+@pytest.fixture
+def import_dir(settings, btc_csv):
+    """The server's import folder, holding btc_daily.csv."""
+    settings.TRADEMASTER = {**settings.TRADEMASTER, "IMPORT_DIR": btc_csv.parent}
+    return btc_csv.parent
+
+
+def test_staff_import_a_dataset_from_the_import_folder(client, staff_user, import_dir):
     client.force_login(staff_user)
 
-    response = client.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"},
+    response = client.post("/api/datasets/import", {"path": "btc_daily.csv", "name": "btc"},
                            content_type="application/json")
 
     assert response.status_code == 201
@@ -307,21 +316,89 @@ def test_staff_import_a_dataset_from_a_server_path(client, staff_user, btc_csv):
     assert Dataset.objects.get().name == "btc"
 
 
-def test_importing_needs_staff(as_user, btc_csv):
-    response = as_user.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"},
-                            content_type="application/json")
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../../../../../etc/passwd", "/proc/self/environ",
+                                  "/no/such/file.csv", "../btc_elsewhere.csv"])
+def test_an_import_path_outside_the_import_folder_is_refused_alike_whether_it_exists_or_not(
+    client, staff_user, import_dir, path
+):
+    (import_dir.parent / "btc_elsewhere.csv").write_text((import_dir / "btc_daily.csv").read_text())
+    client.force_login(staff_user)
 
-    assert error_of(response, 403, "forbidden")["message"] == IMPORT_NEEDS_STAFF
+    response = client.post("/api/datasets/import", {"path": path, "name": "x"}, content_type="application/json")
+
+    assert error_of(response, 422, "validation_error")["fields"] == [{"loc": ["path"], "message": OUTSIDE_IMPORT_DIR}]
     assert not Dataset.objects.exists()
 
 
-def test_a_bad_file_is_422_invalid_data_naming_line_and_column(client, staff_user, btc_csv):
+def test_an_import_through_a_link_out_of_the_import_folder_is_refused(client, staff_user, import_dir):
+    (import_dir / "passwd.csv").symlink_to("/etc/passwd")
+    client.force_login(staff_user)
+
+    response = client.post("/api/datasets/import", {"path": "passwd.csv", "name": "x"},
+                           content_type="application/json")
+
+    assert error_of(response, 422, "validation_error")["fields"][0]["message"] == OUTSIDE_IMPORT_DIR
+
+
+def test_staff_upload_a_dataset(client, staff_user, btc_csv):
+    client.force_login(staff_user)
+
+    with btc_csv.open("rb") as file:
+        response = client.post("/api/datasets/upload", {"name": "btc", "files": [file]})
+
+    assert response.status_code == 201, response.content
+    assert response.json()["n_bars"] == 120
+    assert Dataset.objects.get().name == "btc"
+
+
+def test_an_uploaded_bad_file_is_422_naming_the_file_by_its_name(client, staff_user, btc_csv):
     lines = btc_csv.read_text().splitlines(keepends=True)
     lines[3] = lines[3].replace("2013-05-01 23:59:59", "the first of May")
     btc_csv.write_text("".join(lines))
     client.force_login(staff_user)
 
-    response = client.post("/api/datasets/import", {"path": str(btc_csv), "name": "btc"},
+    with btc_csv.open("rb") as file:
+        response = client.post("/api/datasets/upload", {"name": "btc", "files": [file]})
+
+    assert error_of(response, 422, "invalid_data")["message"].startswith("btc_daily.csv line 4, column 'date': ")
+    assert not Dataset.objects.exists()
+
+
+def test_an_upload_that_is_not_csv_or_too_large_is_422_on_files(client, staff_user, btc_csv, tmp_path, settings):
+    client.force_login(staff_user)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with text.open("rb") as file:
+        not_csv = client.post("/api/datasets/upload", {"name": "n", "files": [file]})
+    settings.TRADEMASTER = {**settings.TRADEMASTER, "UPLOAD_MAX_BYTES": 100}
+    with btc_csv.open("rb") as file:
+        too_large = client.post("/api/datasets/upload", {"name": "b", "files": [file]})
+
+    assert error_of(not_csv, 422, "validation_error")["fields"] == [
+        {"loc": ["files"], "message": UPLOAD_NOT_CSV.format(name="notes.txt")}
+    ]
+    assert locs(error_of(too_large, 422, "validation_error")) == [["files"]]
+    assert not Dataset.objects.exists()
+
+
+def test_importing_needs_staff(as_user, import_dir, btc_csv):
+    response = as_user.post("/api/datasets/import", {"path": "btc_daily.csv", "name": "btc"},
+                            content_type="application/json")
+    with btc_csv.open("rb") as file:
+        upload = as_user.post("/api/datasets/upload", {"name": "btc", "files": [file]})
+
+    assert error_of(upload, 403, "forbidden")["message"] == IMPORT_NEEDS_STAFF
+    assert error_of(response, 403, "forbidden")["message"] == IMPORT_NEEDS_STAFF
+    assert not Dataset.objects.exists()
+
+
+def test_a_bad_file_is_422_invalid_data_naming_line_and_column(client, staff_user, btc_csv, import_dir):
+    lines = btc_csv.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace("2013-05-01 23:59:59", "the first of May")
+    btc_csv.write_text("".join(lines))
+    client.force_login(staff_user)
+
+    response = client.post("/api/datasets/import", {"path": "btc_daily.csv", "name": "btc"},
                            content_type="application/json")
 
     error = error_of(response, 422, "invalid_data")
@@ -329,12 +406,10 @@ def test_a_bad_file_is_422_invalid_data_naming_line_and_column(client, staff_use
     assert not Dataset.objects.exists()
 
 
-def test_a_missing_import_path_is_422_on_path(client, staff_user, tmp_path):
+def test_a_missing_import_path_is_422_on_path(client, staff_user, import_dir):
     client.force_login(staff_user)
 
-    response = client.post(
-        "/api/datasets/import", {"path": str(tmp_path / "nope.csv"), "name": "x"}, content_type="application/json"
-    )
+    response = client.post("/api/datasets/import", {"path": "nope.csv", "name": "x"}, content_type="application/json")
 
     assert locs(error_of(response, 422, "validation_error")) == [["path"]]
 
@@ -369,6 +444,7 @@ def test_openapi_lists_the_endpoints_and_both_kinds_of_auth(client):
         "/api/strategies/{strategy_id}": {"get", "patch", "delete"},
         "/api/datasets": {"get"},
         "/api/datasets/import": {"post"},
+        "/api/datasets/upload": {"post"},
         "/api/config/schema": {"get"},
         "/api/strategies/{strategy_id}/sessions": {"post"},
         "/api/sessions": {"get"},
@@ -413,3 +489,19 @@ def test_a_page_out_of_bounds_is_a_422_naming_the_parameter(as_user, query, fiel
     error = error_of(as_user.get("/api/strategies", query), 422, "validation_error")
 
     assert [f["loc"][-1] for f in error["fields"]] == [field]
+
+
+def test_a_report_names_its_dataset_and_shows_its_config_only_to_who_may_act(
+    client, user, staff_user, bearer, make_session, strategy
+):
+    session = make_session("completed")
+    report = {"metrics": {"sharpe": 1.0}, "config": {**strategy.config, "dataset": "/srv/var/data/7-x.csv"}}
+    type(session).objects.filter(pk=session.pk).update(result_data={"report": report})
+    client.force_login(staff_user)
+
+    owners = client.get(f"/api/sessions/{session.pk}/report", headers=bearer(user)).json()
+    operators = client.get(f"/api/sessions/{session.pk}/report").json()
+
+    assert owners["config"]["dataset"] == strategy.dataset.name
+    assert "/srv/var/data" not in str(owners)
+    assert operators["metrics"] == {"sharpe": 1.0} and "config" not in operators

@@ -1,5 +1,8 @@
 import datetime
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,38 @@ def test_import_prices_reports_a_taken_name(btc_csv):
 
     with pytest.raises(CommandError, match=DATASET_NAME_TAKEN.format(name="btc")):
         call_command("import_prices", str(btc_csv), "--name", "btc")
+
+
+# A process that stages an import and waits, as one killed mid-copy would have left it.
+STAGE_AND_WAIT = """
+import sys
+import django
+django.setup()
+from pathlib import Path
+from strategies.services.datasets import staging_area
+with staging_area(Path(sys.argv[1])) as staging:
+    (staging / "btc_daily.csv").write_text("date,close\\n")
+    print(staging, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_an_import_killed_mid_copy_leaves_no_staging_folder_behind(data_dir, btc_csv):
+    root = Path(__file__).resolve().parents[2]
+    importer = subprocess.Popen(
+        [sys.executable, "-c", STAGE_AND_WAIT, str(data_dir)], cwd=root, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "trademaster_web.settings"},
+    )
+    try:
+        staged = Path(importer.stdout.readline().strip())
+        assert staged.is_dir()
+        dataset_import(path=btc_csv, name="while it runs")
+        assert staged.is_dir()  # a live import's folder is left alone
+    finally:
+        importer.kill()
+        importer.wait()
+
+    dataset_import(path=btc_csv, name="after it died")
+
+    assert not list(data_dir.glob(".import-*"))
+    assert sorted(p.name for p in data_dir.iterdir()) == ["1-while-it-runs.csv", "2-after-it-died.csv"]

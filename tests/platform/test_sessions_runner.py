@@ -40,7 +40,7 @@ def test_a_training_runs_to_completion_with_its_metrics_log_and_test_report(sess
     assert result["epochs_done"] == 3 and result["best_epoch"] in (1, 2, 3) and result["best_by"] == "sharpe"
     assert result["final_metrics"]["epoch"] == 3
     report = session_report(session=done)
-    assert report is result["report"] and report["split"] == "test"
+    assert report["metrics"] == result["report"]["metrics"] and report["split"] == "test"
     assert {"sharpe", "total_return", "max_drawdown"} <= set(report["metrics"]) <= set(report["benchmark_metrics"]) | {
         "turnover", "turnover_total", "fees"}
     run_dir = runs_dir / str(done.pk)
