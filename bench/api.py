@@ -1,13 +1,13 @@
 """The platform's HTTP side under load, and how long a submitted training takes to start.
 
-    python bench/api.py [--postgres] [--requests 10] [--clients 100] [--rates 1 2] [--processes N] [--runs 5]
+    python bench/api.py [--postgres] [--port 0] [--requests 10] [--clients 100] [--rates 1 2] [--processes N] [--runs 5]
                         [--endpoints dashboard session api-strategies api-sessions] [--no-saturation]
 
 Starts the web server as `make run` does (`python -m trademaster_web.serve`: one daphne per core, here
---processes) on a free loopback port against a new, migrated SQLite file (the embedded default's
-settings), or with --postgres a scratch database "bench_api" on the local PostgreSQL
-(BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres to create it from; dropped at
-the end).
+--processes) on loopback port --port (default 0: a free one) against a new, migrated SQLite file (the
+embedded default's settings), or with --postgres a scratch database "bench_api_<random>" on the local
+PostgreSQL (BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres to create it from;
+a name of its own, so that runs sharing the server do not drop each other's, and dropped at the end).
 
 Seeds 20 strategies and 50 sessions of one user (each with 300 metric rows and 20 resource samples;
 completed ones with a report, some running and queued for the dashboard's active panel), then:
@@ -71,7 +71,7 @@ from bench.harness import (  # noqa: E402
 )
 from trademaster_web.serve import default_processes  # noqa: E402
 
-PG_NAME = "bench_api"
+PG_PREFIX = "bench_api"  # and a random suffix (bench.harness.postgres_database)
 # Added to bench.harness's settings shim: the cluster's runs in the bench's folder, not the project's
 # var/runs (a fresh database reuses session ids, and a run folder with a checkpoint would be resumed).
 SETTINGS_EXTRA = """
@@ -503,13 +503,6 @@ def run_script(env: dict, script: str, *args: str) -> str:
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
-def drop_postgres_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def bench(workdir: Path, env: dict, args: argparse.Namespace, database: str) -> None:
     runs_dir = workdir / "runs"
     env = {**env, "API_BENCH_RUNS_DIR": str(runs_dir)}
@@ -521,7 +514,7 @@ def bench(workdir: Path, env: dict, args: argparse.Namespace, database: str) -> 
     fixtures = json.loads(run_script(env, FIXTURES, password))
     print(f"{database}: migrated and seeded (20 strategies, 50 sessions x 300 metric rows) "
           f"in {time.monotonic() - started:.1f} s", flush=True)
-    server = Serve(env, workdir / "serve.log", processes=args.processes)
+    server = Serve(env, workdir / "serve.log", processes=args.processes, port=args.port)
     cluster = None
     try:
         print(f"python -m trademaster_web.serve on 127.0.0.1:{server.port}: {args.processes} daphne process(es) "
@@ -558,6 +551,7 @@ def main() -> None:
     global POSTGRES_ON_THIS_MACHINE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--port", type=int, default=0, help="the server's loopback port (default 0: a free one)")
     parser.add_argument("--requests", type=int, default=10, help="requests of each client, per endpoint")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--rates", type=float, nargs="*", default=[1.0, 2.0],
@@ -575,13 +569,10 @@ def main() -> None:
         workdir = Path(tmp)
         if args.postgres:
             admin = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-            url = postgres_database(admin, PG_NAME)
             POSTGRES_ON_THIS_MACHINE = urlsplit(admin).hostname in ("127.0.0.1", "localhost", "::1")
-            try:
-                env = environment(workdir, db_name=PG_NAME, database_url=url)
-                bench(workdir, env, args, f"PostgreSQL (database {PG_NAME})")
-            finally:
-                drop_postgres_database(admin, PG_NAME)
+            with postgres_database(admin, PG_PREFIX) as (name, url):
+                env = environment(workdir, db_name=name, database_url=url)
+                bench(workdir, env, args, f"PostgreSQL (database {name})")
         else:
             env = environment(workdir, db_name=str(workdir / "db.sqlite3"))
             bench(workdir, env, args, "SQLite file")

@@ -5,13 +5,16 @@ WebSocket client.
 
     python bench/harness.py write --session ID --points N [--per-commit K] [--rate R]
     python bench/harness.py client --port P --session ID --token=T --after ID --count N [--timeout S]
+    python bench/harness.py watch --port P --session ID --token=T [--timeout S]
 
-are the writer's and the client's processes (started by start_writer and start_client).
+are the writer's, the client's and the watcher's processes (started by start_writer, start_client and
+start_watcher).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -102,12 +105,12 @@ def stop_process(process: subprocess.Popen, *, timeout: float, kill) -> None:
 
 
 class Daphne:
-    """daphne serving trademaster_web.asgi on a free loopback port, in a process of its own."""
+    """daphne serving trademaster_web.asgi on loopback `port` (0: a free one), in a process of its own."""
 
-    def __init__(self, env: dict, log: Path):
+    def __init__(self, env: dict, log: Path, *, port: int = 0):
         self.log = log
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "trademaster_web.asgi:application"],
+            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "trademaster_web.asgi:application"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
         )
         deadline = time.monotonic() + WAIT
@@ -124,12 +127,12 @@ class Daphne:
 
 class Serve:
     """`python -m trademaster_web.serve` (what `make run` starts): `processes` daphne processes on one
-    free loopback port, in a process group of its own."""
+    loopback port (`port`, 0: a free one), in a process group of its own."""
 
-    def __init__(self, env: dict, log: Path, *, processes: int):
+    def __init__(self, env: dict, log: Path, *, processes: int, port: int = 0):
         self.log = log
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "trademaster_web.serve", "--port", "0", "--processes", str(processes)],
+            [PYTHON, "-m", "trademaster_web.serve", "--port", str(port), "--processes", str(processes)],
             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + WAIT
@@ -312,14 +315,44 @@ def start_client(env: dict, *, port: int, session: int, token: str, after: int, 
     )
 
 
-def postgres_database(admin_url: str, name: str) -> str:
-    """A new, empty database `name` on the server of `admin_url`; its URL."""
+async def watch(*, port: int, session: int, token: str, timeout: float) -> int:
+    """The `watch` command: print "open" once the stream is (its first message came), then "closed CODE"
+    when the server closes it; exit status 2 if neither happened within `timeout` seconds."""
+    client = await StreamClient.connect(port, session=session, token=token, after=None)
+    try:
+        await client.next_message(timeout)
+        print("open", flush=True)
+        code = await asyncio.wait_for(asyncio.shield(client.closed), timeout)
+    except asyncio.TimeoutError:
+        return 2
+    print(f"closed {code}", flush=True)
+    return 0
+
+
+def start_watcher(env: dict, *, port: int, session: int, token: str, timeout: float = WAIT) -> subprocess.Popen:
+    """A watcher process (this file's `watch` command), in a process of its own as start_client's."""
+    return subprocess.Popen(
+        [PYTHON, str(Path(__file__).resolve()), "watch", "--port", str(port), "--session", str(session),
+         f"--token={token}", "--timeout", str(timeout)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+    )
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str, prefix: str):
+    """A new, empty database on the server of `admin_url`, dropped at the end: (its name, its URL). The
+    name is `prefix` and a random suffix: runs on a shared server (other engineers', CI's, a second bench)
+    must not drop each other's databases."""
     import psycopg
 
+    name = f"{prefix}_{secrets.token_hex(4)}"
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield name, admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
@@ -333,6 +366,16 @@ if __name__ == "__main__":
         options = parser.parse_args()
         sys.exit(asyncio.run(follow(port=options.port, session=options.session, token=options.token,
                                     after=options.after, count=options.count, timeout=options.timeout)))
+    elif sys.argv[1:2] == ["watch"]:
+        parser = argparse.ArgumentParser()
+        parser.add_argument("command")
+        parser.add_argument("--port", type=int, required=True)
+        parser.add_argument("--session", type=int, required=True)
+        parser.add_argument("--token", required=True)
+        parser.add_argument("--timeout", type=float, default=WAIT)
+        options = parser.parse_args()
+        sys.exit(asyncio.run(watch(port=options.port, session=options.session, token=options.token,
+                                   timeout=options.timeout)))
     elif sys.argv[1:2] == ["write"]:
         parser = argparse.ArgumentParser()
         parser.add_argument("command")

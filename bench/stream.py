@@ -1,11 +1,12 @@
 """Live session streams (/ws/sessions/<id>/) end to end: daphne, a writer process, real WebSocket clients.
 
-    python bench/stream.py [--postgres] [--points 1000] [--rate 200] [--viewers 100]
+    python bench/stream.py [--postgres] [--port 0] [--points 1000] [--rate 200] [--viewers 100]
 
-Starts daphne on a free loopback port against a new SQLite file (the embedded default's settings), or
-with --postgres a new database on the local PostgreSQL (BENCH_POSTGRES_URL, default
-postgres://postgres@127.0.0.1:5432/postgres to create it from), creates a user, a session and an API
-token, then measures:
+Starts daphne on loopback port --port (default 0: a free one) against a new SQLite file (the embedded
+default's settings), or with --postgres a new database on the local PostgreSQL (BENCH_POSTGRES_URL,
+default postgres://postgres@127.0.0.1:5432/postgres to create it from; named stream_bench_<random>, so
+that runs sharing the server do not drop each other's, and dropped at the end), creates a user, a
+session and an API token, then measures:
   (a) latency: a writer process commits `--points` points one commit each at `--rate` a second and
       stamps each commit; p50/p95/p99 of commit -> arrival at a WebSocket client (same clock);
   (b) throughput: the writer commits as fast as it can (epochs of 100 points, as a training writes
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -97,33 +99,35 @@ async def fan_out(env: dict, port: int, *, session: int, token: str, points: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--port", type=int, default=0, help="daphne's loopback port (default 0: a free one)")
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=200.0, help="points a second in (a) and (c)")
     parser.add_argument("--burst", type=int, default=20000, help="points in (b)")
     parser.add_argument("--viewers", type=int, default=100)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="stream-bench-") as tmp, contextlib.ExitStack() as cleanup:
         workdir = Path(tmp)
         if args.postgres:
             admin = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-            url = postgres_database(admin, "trademaster_stream_bench")
-            env = environment(workdir, db_name="trademaster_stream_bench", database_url=url)
+            name, url = cleanup.enter_context(postgres_database(admin, "stream_bench"))
+            env = environment(workdir, db_name=name, database_url=url)
+            database = f"PostgreSQL (database {name})"
         else:
             env = environment(workdir, db_name=str(workdir / "db.sqlite3"))
+            database = "SQLite file"
         migrate(env)
         fixtures = create_fixtures(env, sessions=3)
         (a, b, c), token = fixtures["sessions"], fixtures["token"]
-        daphne = Daphne(env, workdir / "daphne.log")
-        print(f"daphne on 127.0.0.1:{daphne.port}, {'PostgreSQL' if args.postgres else 'SQLite file'}, "
+        daphne = Daphne(env, workdir / "daphne.log", port=args.port)
+        # Stopped before the database is dropped (ExitStack: last in, first out).
+        cleanup.callback(daphne.stop)
+        print(f"daphne on 127.0.0.1:{daphne.port}, {database}, "
               f"poll every {os.environ.get('TRADEMASTER_STREAM_POLL_SECONDS', '0.05')} s")
-        try:
-            asyncio.run(latency(env, daphne.port, session=a, token=token, points=args.points, rate=args.rate))
-            asyncio.run(throughput(env, daphne.port, session=b, token=token, points=args.burst))
-            asyncio.run(fan_out(env, daphne.port, session=c, token=token, points=args.points,
-                                viewers=args.viewers, rate=args.rate))
-        finally:
-            daphne.stop()
+        asyncio.run(latency(env, daphne.port, session=a, token=token, points=args.points, rate=args.rate))
+        asyncio.run(throughput(env, daphne.port, session=b, token=token, points=args.burst))
+        asyncio.run(fan_out(env, daphne.port, session=c, token=token, points=args.points,
+                            viewers=args.viewers, rate=args.rate))
 
 
 if __name__ == "__main__":

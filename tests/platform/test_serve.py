@@ -2,6 +2,7 @@
 image start the web server. Real processes, real sockets, real HTTP (the login page needs no database)."""
 import http.client
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,11 +13,19 @@ import psutil
 import pytest
 
 from bench.harness import ROOT, Serve, environment
-from trademaster_web.serve import STARTUP_GRACE
+from trademaster_web.serve import NOT_STARTED, RESTARTING
 
 pytestmark = pytest.mark.slow
 
 WAIT = 30  # seconds
+# A settings module whose import waits for a line on stdin (the test's gate: as long as the test likes,
+# as a slow machine's imports would), then fails.
+GATE = "gated settings: waiting for the gate"
+GATED_SETTINGS = f"""import sys
+print({GATE!r}, flush=True)
+sys.stdin.readline()
+raise ImportError("a broken setting, found late")
+"""
 
 
 @pytest.fixture
@@ -40,6 +49,12 @@ def login_page(connection: http.client.HTTPConnection) -> int:
     response = connection.getresponse()
     response.read()
     return response.status
+
+
+def logged(template: str, text: str, **values) -> list[str]:
+    """The lines of `text` that `template` (a message constant) makes with `values`, any pid."""
+    pattern = re.escape(template.format(pid="PID", **values)).replace("PID", r"\d+")
+    return re.findall(pattern, text)
 
 
 def wait_until(condition, what: str):
@@ -71,10 +86,9 @@ def test_every_daphne_listens_on_its_own_socket_of_the_port_and_takes_connection
             connection.close()
 
 
-def test_a_daphne_that_dies_is_replaced_and_the_port_keeps_answering(server):
+def test_a_daphne_that_dies_right_after_it_listens_is_replaced_and_the_port_keeps_answering(server):
     first, second = daphnes(server)
-    # Past the start-up grace, a death is a crash to recover from, not a start that failed.
-    time.sleep(max(0.0, STARTUP_GRACE + 0.5 - (time.time() - first.create_time())))
+    # At once: it said it was ready, so its death is a crash to recover from, however soon it came.
     first.send_signal(signal.SIGKILL)
 
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=WAIT)
@@ -89,6 +103,7 @@ def test_a_daphne_that_dies_is_replaced_and_the_port_keeps_answering(server):
     wait_until(lambda: any(c.status == psutil.CONN_LISTEN for c in replacement[0].net_connections(kind="tcp")),
                "the new daphne does not listen")
     assert server.process.poll() is None
+    assert logged(RESTARTING, server.log.read_text(), code=-signal.SIGKILL)
 
 
 def test_sigterm_stops_every_daphne_and_exits_0(server):
@@ -110,8 +125,34 @@ def test_a_daphne_that_cannot_start_stops_the_server_with_status_1(env, tmp_path
         )
     text = log.read_text()
     assert process.returncode == 1, text
-    assert "exited with 1 on start; stopping" in text
+    assert logged(NOT_STARTED, text, code=1)
     assert "No module named 'no_such_settings_module'" in text
+
+
+def test_a_daphne_that_fails_however_long_its_start_took_stops_the_server_with_status_1_once(env, tmp_path):
+    (tmp_path / "gated_settings.py").write_text(GATED_SETTINGS)
+    env = {**env, "DJANGO_SETTINGS_MODULE": "gated_settings"}
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trademaster_web.serve", "--port", "0", "--processes", "1"],
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: GATE in log.read_text(), "the daphne did not reach its settings")
+        assert process.poll() is None  # it waits for its daphne, however long that takes
+        process.stdin.write("open\n")
+        process.stdin.close()
+        assert process.wait(timeout=WAIT) == 1
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    text = log.read_text()
+    assert text.count(GATE) == 1, text  # not started again
+    assert logged(NOT_STARTED, text, code=1), text
+    assert "a broken setting, found late" in text
 
 
 def test_fewer_than_one_process_is_refused_by_name(env):
