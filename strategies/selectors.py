@@ -42,6 +42,11 @@ def dataset_list() -> QuerySet[Dataset]:
     return Dataset.objects.all()
 
 
+def dataset_named(name: str) -> Dataset | None:
+    """The dataset imported under `name`, if any."""
+    return Dataset.objects.filter(name=name).first()
+
+
 def dataset_get(*, pk: int) -> Dataset:
     try:
         if not is_id(pk):

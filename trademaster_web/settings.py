@@ -121,6 +121,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "django_prometheus",
+    # Only for /api/docs: as an app, django-ninja serves Swagger UI from its own static files instead of
+    # a CDN, so the docs work offline.
+    "ninja",
     # The project's apps, lower layers first: accounts (who), strategies (what), sessions (running
     # it), trading and risk (deploying it). Each imports only those above it in this list.
     "accounts",
@@ -188,6 +191,9 @@ NINJA_PAGINATION_PER_PAGE = 100
 NINJA_PAGINATION_MAX_LIMIT = 1000
 NINJA_PAGINATION_CLASS = "common.pagination.BoundedLimitOffsetPagination"
 
+# The site's own page, in its look, instead of Django's bare "403 Forbidden".
+CSRF_FAILURE_VIEW = "trademaster_web.error_pages.csrf_failure"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -225,6 +231,8 @@ TRADEMASTER = {
     # POST /api/datasets/import reads files inside this folder only (put them there, or upload them
     # with POST /api/datasets/upload); manage.py import_prices, run by whoever has a shell, reads any.
     "IMPORT_DIR": Path(os.environ.get("TRADEMASTER_IMPORT_DIR", BASE_DIR / "var" / "import")),
+    # What a Prometheus scraper sends as a bearer token to read /metrics ("" : staff logins only).
+    "METRICS_TOKEN": os.environ.get("TRADEMASTER_METRICS_TOKEN", ""),
     # The largest upload POST /api/datasets/upload takes, all files together.
     "UPLOAD_MAX_BYTES": 200 * 1024 * 1024,
     "MAX_RETRIES": int(os.environ.get("TRADEMASTER_MAX_RETRIES", "2")),

@@ -7,6 +7,7 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from sessions.models import PerformanceMetric, ResourceUsage
+from trademaster_web.metrics import METRICS_REFUSED
 
 pytestmark = pytest.mark.django_db
 
@@ -95,17 +96,48 @@ def test_session_admin_cannot_edit_status(admin_client, make_session):
     assert "status" not in form.fields
 
 
-def test_metrics_endpoint_is_served(client):
-    response = client.get("/metrics")
+@pytest.fixture
+def metrics_token(settings):
+    settings.TRADEMASTER = {**settings.TRADEMASTER, "METRICS_TOKEN": "scrape-me"}
+    return "scrape-me"
+
+
+def test_metrics_are_served_to_the_configured_scraper(client, metrics_token):
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"})
 
     assert response.status_code == 200
     assert b"django_http_requests" in response.content
 
 
-def test_asgi_application_serves_http():
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer "}])
+def test_metrics_refuse_anyone_else(client, metrics_token, headers):
+    response = client.get("/metrics", headers=headers)
+
+    assert response.status_code == 401 and response.content.decode() == METRICS_REFUSED
+    assert b"django_http" not in response.content
+
+
+def test_metrics_without_a_token_are_for_staff_only(client, user, staff_user):
+    anonymous = client.get("/metrics", headers={"Authorization": "Bearer "})
+    client.force_login(user)
+    quant = client.get("/metrics")
+    client.force_login(staff_user)
+    operator = client.get("/metrics")
+
+    assert (anonymous.status_code, quant.status_code, operator.status_code) == (401, 401, 200)
+
+
+def test_the_api_docs_work_offline(client):
+    page = client.get("/api/docs").content.decode()
+
+    assert "/static/ninja/swagger-ui-bundle.js" in page and "cdn." not in page
+
+
+def test_asgi_application_serves_http(metrics_token):
     from trademaster_web.asgi import application
 
-    communicator = HttpCommunicator(application, "GET", "/metrics", headers=[(b"host", b"testserver")])
+    headers = [(b"host", b"testserver"), (b"authorization", f"Bearer {metrics_token}".encode())]
+    communicator = HttpCommunicator(application, "GET", "/metrics", headers=headers)
     response = async_to_sync(communicator.get_response)()
 
     assert response["status"] == 200

@@ -10,6 +10,7 @@ from sessions.models import StrategySession
 from sessions.runner import backtest_report
 from sessions.selectors import BEST_CHECKPOINT, session_run_dir
 from sessions.services import json_safe
+from strategies.selectors import dataset_named
 
 NO_SUCH_SESSION = "no session {pk}"
 NO_CHECKPOINT = (
@@ -37,7 +38,7 @@ class Command(BaseCommand):
         if session is not None:
             report = self._of_session(session)
         else:
-            run_config = load_config(config)
+            run_config = _with_imported_dataset(load_config(config))
             self.stderr.write(UNTRAINED.format(agent=run_config["agent"]))
             report = self._backtest(run_config, checkpoint=None, label=config)
         self.stdout.write(json.dumps(json_safe(report), indent=2) if as_json else report_table(report))
@@ -62,3 +63,10 @@ class Command(BaseCommand):
             raise refused(error, label=label) from None
         except FileNotFoundError as error:  # the checkpoint, or a dataset file gone since it was imported
             raise CommandError(f"{label}: {error}") from None
+
+
+def _with_imported_dataset(config: dict) -> dict:
+    """`config` with its dataset read from the copy an import made when it names an imported dataset, as
+    `manage.py train` finds it (a file path or a built-in stays as it is)."""
+    dataset = dataset_named(str(config.get("dataset", "")))
+    return {**config, "dataset": dataset.path} if dataset else config
