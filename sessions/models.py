@@ -72,6 +72,12 @@ class StrategySession(models.Model):
         help_text="The report's metrics, benchmark metrics, alpha and beta without its series; empty without a report",
     )
     error = models.TextField(blank=True, help_text="Why the session reached its current status, if it says")
+    # The error is replaced as the session moves on (a claim clears it); why its current attempt runs
+    # at all stays here: "attempt 2: retried after: <the one-line reason attempt 1 ended>".
+    retry_reason = models.TextField(blank=True, help_text="Why its current attempt was started again, if it was")
+    threads = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="torch threads its latest run was given (sessions.services.training_threads)",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -11,17 +11,24 @@ import logging
 import os
 import threading
 import time
+from collections import deque
+from datetime import UTC, datetime
 
 import psutil
 from django import db
 from django.conf import settings
+from django.utils import timezone
 
 from sessions import services
 from sessions.models import StrategySession
+from sessions.services.watchdog import sessions_dispatch_orphans
+from sessions.services.worker import DATABASE_DOWN, one_line
 
 log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
+# Resource samples kept while the database does not answer: a day of them at one every 5 s, a few MB.
+MAX_PENDING_SAMPLES = 20_000
 
 
 class GpuProbe:
@@ -115,13 +122,16 @@ class Heartbeat:
     store a ResourceUsage sample every RESOURCE_SAMPLE_SECONDS, from a daemon thread.
 
     Stops beating once the session is no longer this worker's; a failed write (the database
-    restarting) is logged and tried again at the next tick, never raised into the training.
+    restarting) is logged and tried again at the next tick, never raised into the training. Samples
+    are taken on time whether or not the database answers, and kept (up to MAX_PENDING_SAMPLES) until
+    they can be written, each with the time it was taken.
     """
 
     def __init__(self, session: StrategySession):
         self.session = session
         self.beat_seconds = float(settings.TRADEMASTER["HEARTBEAT_SECONDS"])
         self.sample_seconds = float(settings.TRADEMASTER["RESOURCE_SAMPLE_SECONDS"])
+        self.pending: deque[tuple[datetime, dict]] = deque(maxlen=MAX_PENDING_SAMPLES)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{session.pk}", daemon=True)
 
@@ -146,52 +156,88 @@ class Heartbeat:
                         return  # no longer this worker's session: its new worker beats now
                 if now >= next_sample and sampler is not None:
                     next_sample = now + self.sample_seconds
-                    self._try("a resource sample", self._record, sampler)
+                    self.take_sample(sampler)
+                    self._try("writing resource samples", self.write_samples, sampler)
         finally:
             if sampler is not None:
+                self._try("writing resource samples", self.write_samples, sampler)
                 sampler.close()
             db.connection.close()
 
-    def _record(self, sampler: ResourceSampler) -> None:
-        services.resource_usage_record(
-            session=self.session, sample=sampler.sample(),
-            memory_total_mb=sampler.memory_total_mb, gpu_total_mb=sampler.gpu.total_mb,
-        )
+    def take_sample(self, sampler: ResourceSampler) -> None:
+        try:
+            self.pending.append((timezone.now(), sampler.sample()))
+        except Exception:  # psutil: a reading missed, not a reason to stop sampling
+            log.warning("session %s: a resource sample failed", self.session.pk, exc_info=True)
+
+    def write_samples(self, sampler: ResourceSampler) -> None:
+        """Write the samples taken and not yet written, oldest first; those a failed write leaves stay."""
+        while self.pending:
+            recorded_at, sample = self.pending[0]
+            services.resource_usage_record(
+                session=self.session, sample=sample, recorded_at=recorded_at,
+                memory_total_mb=sampler.memory_total_mb, gpu_total_mb=sampler.gpu.total_mb,
+            )
+            self.pending.popleft()
 
     def _try(self, what: str, function, *args, **kwargs):
         # Whatever fails here (the database restarting, psutil) must not stop the beats that keep the
         # watchdog from taking a healthy session away: log it and try again at the next tick.
         try:
             return function(*args, **kwargs)
+        except DATABASE_DOWN as error:
+            # One line, not a traceback a tick: the session's log (on its page) says what waits, and why.
+            log.warning("session %s: %s waits for the database: %s", self.session.pk, what, one_line(str(error)))
         except Exception:
             log.warning("session %s: %s failed", self.session.pk, what, exc_info=True)
-            db.close_old_connections()
-            return None
+        db.close_old_connections()
+        return None
 
 
 # ------------------------------------------------------------------------------------- the watchdog
 
 def start_watchdog(**kwargs) -> threading.Thread:
     """Receiver of django-q2's post_spawn, sent in every new worker process of `manage.py qcluster`:
-    start a daemon thread there that runs sessions_recover_lost every TRADEMASTER["WATCHDOG_SECONDS"].
+    start a daemon thread there that sweeps at once (a cluster starting after a crash finds what the
+    crash left) and every TRADEMASTER["WATCHDOG_SECONDS"] after: sessions_recover_lost for running
+    sessions whose worker is gone, sessions_dispatch_orphans for queued ones whose worker slot is.
 
     One per worker process: a cluster keeps watching while any of its workers lives, and a worker
     killed with kill -9 is replaced, watchdog included. Several sweeps at once are harmless: each move
-    goes through session_transition, and the first one wins.
+    goes through session_transition or a row lock, and the first one wins.
     """
-    thread = threading.Thread(target=_watch, name="session-watchdog", daemon=True)
+    thread = threading.Thread(target=_watch, args=(cluster_started(),), name="session-watchdog", daemon=True)
     thread.start()
     return thread
 
 
-def _watch() -> None:
+def cluster_started() -> datetime:
+    """When the cluster of this worker process started: its parent, django-q2's sentinel, which starts
+    the process that takes tasks from the broker. Everything this cluster took, it took after that."""
+    return datetime.fromtimestamp(psutil.Process(os.getppid()).create_time(), tz=UTC)
+
+
+def _watch(started: datetime) -> None:
     interval = float(settings.TRADEMASTER["WATCHDOG_SECONDS"])
+    reachable_since, reachable = None, True
     while True:
-        time.sleep(interval)
         try:
             # This thread lives as long as its worker: honour CONN_MAX_AGE and the health checks.
             db.close_old_connections()
-            for session in services.sessions_recover_lost():
-                log.warning("session %s was lost (%s): now %s", session.pk, session.error, session.status)
+            if not reachable:
+                reachable_since, reachable = timezone.now(), True
+            _sweep(started, reachable_since)
+        except DATABASE_DOWN:
+            # No worker can beat while the database is away: once it is back, heartbeats are judged
+            # from then (sessions_recover_lost's reachable_since), or every session would look lost.
+            reachable = False
+            log.exception("the session watchdog could not reach the database; trying again in %s s", interval)
         except Exception:
             log.exception("the session watchdog's sweep failed; trying again in %s s", interval)
+        time.sleep(interval)
+
+
+def _sweep(started: datetime, reachable_since: datetime | None) -> None:
+    for session in services.sessions_recover_lost(reachable_since=reachable_since):
+        log.warning("session %s was lost (%s): now %s", session.pk, session.error, session.status)
+    sessions_dispatch_orphans(cluster_started=started)

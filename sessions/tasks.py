@@ -8,14 +8,16 @@ priority first, then the slot's own session, then the oldest). There are always 
 slots as queued sessions, so every queued session runs; a slot that finds the queue empty (its
 session was cancelled) just ends.
 
-One gap: a slot that a cluster killed outright (kill -9, `docker kill`) had already taken from the
-ORM broker comes back only after Q_CLUSTER["retry"]. Running sessions are recovered by the watchdog
-with fresh slots; a queued session left waiting gets one at once from the admin's "Requeue" action.
+A slot that a cluster killed outright (kill -9, `docker kill`) had already taken from the ORM broker
+would come back only after Q_CLUSTER["retry"] (hours). The watchdog gives its session a new slot
+instead, as soon as the cluster starts again (services.sessions_dispatch_orphans); running sessions
+it recovers with fresh slots (services.sessions_recover_lost).
 """
 import os
 import time
 
 from sessions import runner, selectors, services
+from sessions.services.worker import patiently
 
 # How often a slot whose queued sessions all wait for a full GPU looks again.
 GPU_WAIT_SECONDS = 5
@@ -25,11 +27,13 @@ def run_session(session_id: int) -> str:
     """Start and run the most urgent queued session (see the module docstring); `session_id` is the
     session this slot was queued for, preferred among equals."""
     while True:
-        session = services.session_claim(preferred=session_id, process_id=os.getpid(), host=services.this_host())
+        # A slot that failed for a database restarting would leave its session to the watchdog: wait.
+        session = patiently(services.session_claim, preferred=session_id, process_id=os.getpid(),
+                            host=services.this_host(), what="a claim")
         if session is not None:
             session = runner.execute(session)
             return f"session {session.pk}: {session.status}"
-        if not selectors.session_queued_exists():
+        if not patiently(selectors.session_queued_exists, what="the queue"):
             return "nothing queued"
         # Everything queued waits for a GPU that runs MAX_GPU_JOBS_PER_DEVICE sessions: hold this slot
         # until one ends, rather than lose it.

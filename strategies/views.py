@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from common.access import sees_all_strategies
-from common.errors import REFUSALS, NotFound
+from common.errors import REFUSALS, NotFound, message_of
 from strategies.forms import RELOAD, strategy_form
 from strategies.selectors import strategy_get, strategy_list
 from strategies.services import strategy_create, strategy_delete, strategy_update
@@ -79,7 +79,11 @@ def strategy_edit_view(request, pk: int):
 @require_POST
 def strategy_delete_view(request, pk: int):
     strategy = strategy_or_404(request, pk)
-    strategy_delete(strategy=strategy, user=request.user)
+    try:
+        strategy_delete(strategy=strategy, user=request.user)
+    except REFUSALS as error:  # a session of it still runs or waits (409 in the API)
+        messages.error(request, message_of(error))
+        return redirect("strategies:detail", pk=strategy.pk)
     messages.success(request, DELETED.format(name=strategy.name))
     return redirect("strategies:list")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +21,14 @@ from engine.tasks import TASKS
 CHECKPOINT_FORMAT = 1
 # The `tasks` of an agent that acts in any env's action space.
 ALL_TASKS: frozenset[str] = frozenset(TASKS)
+
+# What learn_epoch calls between its rollouts and updates, with the env-steps done so far: the
+# trainer's way of asking its callbacks whether to go on (it raises to end the epoch early).
+Progress = Callable[[int], None]
+
+
+def no_progress(steps_done: int) -> None:
+    """The Progress of an epoch nobody watches."""
 
 
 class Agent(ABC):
@@ -42,8 +51,13 @@ class Agent(ABC):
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """Actions (B, ...) for observations (B, obs_dim), on the env's device and in its action space."""
 
-    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int) -> dict[str, float]:
+    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int,
+                    progress: Progress = no_progress) -> dict[str, float]:
         """Collect about `n_steps` env-steps (summed over the batch) from `env` and update on them.
+
+        `progress(steps_done)` is called after each rollout and update (each env-step of the
+        off-policy agents). It may raise to end the epoch there: the trainer does to stop or pause
+        mid-epoch, and discards the agent's state, which is then half way through the epoch.
 
         The epoch starts with `env.reset(seed=seed)` and draws its own randomness (action sampling,
         minibatch order, exploration) from a torch.Generator seeded with `seed`, so an epoch is a
@@ -88,7 +102,11 @@ class Agent(ABC):
             "extra": extra or {},
         }
         tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
+        # Through a Python file: a folder that refuses the write then raises an OSError with the path
+        # and errno (PermissionError, OSError ENOSPC), where torch's own opening raises a RuntimeError
+        # that names neither.
+        with open(tmp, "wb") as file:
+            torch.save(payload, file)
         tmp.replace(path)
 
     def load(self, path: str | Path, *, restore_rng: bool = True) -> dict:

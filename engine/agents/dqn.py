@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from pydantic import Field, PositiveInt
 from pydantic.dataclasses import dataclass
 
+from engine.agents.base import Progress, no_progress
 from engine.agents.networks import mlp
 from engine.agents.policies import ACTIVATIONS
 from engine.agents.replay import OffPolicyAgent, Transitions
@@ -145,8 +146,9 @@ class DQN(OffPolicyAgent):
     def _loss_keys(self) -> tuple[str, ...]:
         return ("train/loss", "train/q_loss", "train/q_value")
 
-    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int) -> dict[str, float]:
-        metrics = super().learn_epoch(env, n_steps, seed=seed)
+    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int,
+                    progress: Progress = no_progress) -> dict[str, float]:
+        metrics = super().learn_epoch(env, n_steps, seed=seed, progress=progress)
         metrics["train/epsilon"] = self.epsilon()
         return metrics
 

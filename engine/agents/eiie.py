@@ -32,7 +32,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 from torch import nn
 
-from engine.agents.base import Agent
+from engine.agents.base import Agent, Progress, no_progress
 from engine.agents.baselines import portfolio_actions
 from engine.agents.episodes import EpisodeStats
 from engine.envs.base import BatchedEnv, ObsLayout
@@ -154,7 +154,8 @@ class EIIE(Agent):
 
     # -- training -----------------------------------------------------------------------------------
 
-    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int) -> dict[str, float]:
+    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int,
+                    progress: Progress = no_progress) -> dict[str, float]:
         """Rollouts of `n_steps` per env (shortened to ceil(n_steps / num_envs) when the epoch is
         smaller), each followed by `update_epochs` passes of minibatch gradient ascent on J."""
         generator, obs = self._begin_epoch(env, n_steps, seed)
@@ -167,7 +168,7 @@ class EIIE(Agent):
         rel_buf = torch.zeros((rollout_len, num_envs, self.obs_layout.n_assets + 1), device=self.device)
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         n_updates = 0
-        for _ in range(n_rollouts):
+        for rollout in range(1, n_rollouts + 1):
             for t in range(rollout_len):
                 with torch.no_grad():
                     action = self._noisy_actions(obs, generator)
@@ -181,6 +182,7 @@ class EIIE(Agent):
             for loss, growth, turnover in self._update(obs_buf.flatten(0, 1), rel_buf.flatten(0, 1), generator):
                 sums += torch.stack((loss, growth, turnover)).double()
                 n_updates += 1
+            progress(rollout * num_envs * rollout_len)
         means = (sums / n_updates).tolist()
         metrics = {"train/loss": means[0], "train/policy_loss": means[0], "train/log_growth": means[1],
                    "train/turnover": means[2], "train/update_steps": float(n_updates)}

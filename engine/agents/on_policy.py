@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from engine.agents.base import ALL_TASKS, Agent
+from engine.agents.base import ALL_TASKS, Agent, Progress, no_progress
 from engine.agents.buffers import Minibatch, RolloutBuffer
 from engine.agents.episodes import EpisodeStats
 from engine.agents.policies import ActorCritic, check_spaces
@@ -112,7 +112,8 @@ class OnPolicyAgent(Agent):
         buffer.compute_returns_and_advantages(self.policy.value(obs))
         return obs
 
-    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int) -> dict[str, float]:
+    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int,
+                    progress: Progress = no_progress) -> dict[str, float]:
         """About `n_steps` env-steps in rollouts of `params.n_steps` steps per env, one update after
         each. When n_steps < num_envs * params.n_steps the rollout is shortened to
         ceil(n_steps / num_envs) steps, so that a wide batch does not overshoot the epoch."""
@@ -123,10 +124,11 @@ class OnPolicyAgent(Agent):
         buffer = self._rollout_buffer(rollout_len, num_envs)
         stats = EpisodeStats(num_envs, self.device)
         totals: dict[str, torch.Tensor] = {}
-        for _ in range(n_rollouts):
+        for rollout in range(1, n_rollouts + 1):
             obs = self.collect_rollout(env, obs, buffer, generator, stats)
             for key, value in self._update(buffer, generator).items():
                 totals[key] = totals.get(key, 0.0) + value
+            progress(rollout * num_envs * rollout_len)
         metrics = {key: float(value) / n_rollouts for key, value in totals.items()}
         metrics.update(stats.metrics())
         return metrics

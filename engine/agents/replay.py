@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import torch
 
-from engine.agents.base import Agent
+from engine.agents.base import Agent, Progress, no_progress
 from engine.agents.episodes import EpisodeStats
 from engine.envs.base import BatchedEnv
 
@@ -100,7 +100,8 @@ class OffPolicyAgent(Agent):
     def train_step(self, batch: Transitions, generator: torch.Generator) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int) -> dict[str, float]:
+    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int,
+                    progress: Progress = no_progress) -> dict[str, float]:
         """ceil(n_steps / num_envs) steps of the batched env into a fresh replay buffer; after every
         `train_frequency` of them, once the epoch has collected `learning_starts` transitions,
         `gradient_steps` updates on minibatches of `batch_size` sampled from it."""
@@ -123,6 +124,7 @@ class OffPolicyAgent(Agent):
                     for key, value in self.train_step(buffer.sample(p.batch_size, generator), generator).items():
                         sums[key] = sums.get(key, 0.0) + value.detach()
                     n_updates += 1
+            progress(collected)
         metrics = {key: float(value) / n_updates for key, value in sums.items()} if n_updates else {}
         for key in self._loss_keys():
             metrics.setdefault(key, math.nan)

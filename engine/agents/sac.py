@@ -25,6 +25,7 @@ from pydantic import Field, PositiveInt
 from pydantic.dataclasses import dataclass
 from torch import nn
 
+from engine.agents.base import Progress, no_progress
 from engine.agents.networks import mlp
 from engine.agents.policies import ACTIVATIONS
 from engine.agents.replay import OffPolicyAgent, Transitions
@@ -210,8 +211,9 @@ class SAC(OffPolicyAgent):
         return ("train/loss", "train/q_loss", "train/value_loss", "train/policy_loss", "train/entropy",
                 "train/alpha_loss", "train/q_value")
 
-    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int) -> dict[str, float]:
-        metrics = super().learn_epoch(env, n_steps, seed=seed)
+    def learn_epoch(self, env: BatchedEnv, n_steps: int, *, seed: int,
+                    progress: Progress = no_progress) -> dict[str, float]:
+        metrics = super().learn_epoch(env, n_steps, seed=seed, progress=progress)
         metrics["train/alpha"] = float(self.log_alpha.detach().exp())
         return metrics
 

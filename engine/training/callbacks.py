@@ -3,6 +3,12 @@
 A callback's `on_epoch_end` may return `Signal.PAUSE` or `Signal.STOP` (or False, read as STOP); the
 trainer then ends at that epoch boundary, after the epoch's checkpoint is written, so a paused run
 resumes from exactly there.
+
+`on_step` is asked the same between the rollouts and updates inside an epoch, so that a stop or a
+pause need not wait for the epoch's end (an epoch of a large `steps_per_epoch` lasts hours). The
+interrupted epoch is discarded, not checkpointed half done: the run ends at the last completed
+epoch's checkpoint, and a resumed run does the interrupted epoch again from its start, with its own
+seed, so it ends exactly where an uninterrupted run ends.
 """
 from __future__ import annotations
 
@@ -26,6 +32,16 @@ class TrainStart:
 
 
 @dataclass(frozen=True)
+class Step:
+    """Where an epoch is, between two of its rollouts or updates."""
+
+    epoch: int  # 1-based: the epoch under way
+    epochs: int
+    steps_done: int  # env-steps of this epoch so far, summed over the batch
+    steps_total: int  # env-steps the epoch asks for (the agent may overshoot it by part of a rollout)
+
+
+@dataclass(frozen=True)
 class EpochEnd:
     epoch: int  # 1-based
     epochs: int
@@ -40,6 +56,8 @@ class EpochEnd:
 class TrainResult:
     status: str  # "completed", "paused" or "stopped"
     epochs_done: int
+    # The epoch a stop or pause cut short (its work discarded), None when the run ended at a boundary.
+    interrupted_epoch: int | None
     best_epoch: int | None
     best_value: float | None
     best_checkpoint: Path | None
@@ -50,6 +68,11 @@ class TrainResult:
 class Callback:
     def on_train_start(self, info: TrainStart) -> None:
         pass
+
+    def on_step(self, ctx: Step) -> Signal | bool | None:
+        """Asked between the rollouts and updates of an epoch, often (every env-step for the off-policy
+        agents): keep it cheap. PAUSE or STOP ends the run at the last completed epoch."""
+        return None
 
     def on_epoch_end(self, ctx: EpochEnd) -> Signal | bool | None:
         return None
@@ -83,4 +106,13 @@ def as_signal(value: Signal | bool | None) -> Signal:
         return Signal.STOP
     if isinstance(value, Signal):
         return value
+    return Signal.CONTINUE
+
+
+def decision(values: list[Signal | bool | None]) -> Signal:
+    """What the callbacks' answers ask of the trainer together: a stop outweighs a pause."""
+    signals = {as_signal(value) for value in values}
+    for signal in (Signal.STOP, Signal.PAUSE):
+        if signal in signals:
+            return signal
     return Signal.CONTINUE

@@ -1,10 +1,13 @@
 """The trainer: epochs over the train split, an evaluation on the valid split after each, the best
-checkpoint kept, callbacks told, pause/stop honoured at epoch boundaries, resume from a checkpoint.
+checkpoint kept, callbacks told, pause/stop honoured between rollouts and at epoch boundaries, resume
+from a checkpoint.
 
 Determinism: every epoch is seeded from (config seed, epoch number) and an agent's epoch is a pure
 function of its weights, optimizer state and that seed (engine.agents.base.Agent.learn_epoch). So the
 same seed on the CPU gives the same metrics run after run, and a run stopped after epoch k and resumed
-from its checkpoint ends exactly where an uninterrupted run does.
+from its checkpoint ends exactly where an uninterrupted run does. A run stopped or paused inside epoch
+k discards that epoch's partial work and keeps the checkpoint of epoch k - 1: resumed, it does epoch k
+again from its start, with the same seed, and so still ends where an uninterrupted run does.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import logging
 import math
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +26,15 @@ from engine.backtest.report import BacktestReport
 from engine.backtest.run import report_of
 from engine.config import RunConfig
 from engine.data.market import MarketData
-from engine.training.callbacks import Callback, EpochEnd, Signal, TrainResult, TrainStart, as_signal
+from engine.training.callbacks import (
+    Callback,
+    EpochEnd,
+    Signal,
+    Step,
+    TrainResult,
+    TrainStart,
+    decision,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +42,44 @@ LAST = "last.pt"
 BEST = "best.pt"
 NO_CHECKPOINT = "no checkpoint to resume from in {run_dir}"
 MARKET_WITH_PARTS = "market is for assembling a RunConfig; assembled parts have theirs"
+CHECKPOINT_UNWRITABLE = "cannot write the checkpoint {path}: {error}"
+INTERRUPTED = "epoch %d %s after %d of %d steps; the last checkpoint is of epoch %d"
+_ENDED = {Signal.STOP: "stopped", Signal.PAUSE: "paused"}
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """A well-mixed seed per epoch: nearby (seed, epoch) pairs give unrelated streams."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+class CheckpointError(OSError):
+    """A checkpoint could not be written: names the checkpoint and the OS error, and keeps its errno
+    (EACCES or EROFS will not pass by themselves; ENOSPC or EIO may)."""
+
+    def __init__(self, path: Path, error: OSError):
+        super().__init__(error.errno, CHECKPOINT_UNWRITABLE.format(path=path, error=error))
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+class _Interrupted(Exception):
+    """Raised through the agent's learn_epoch when the callbacks ask to stop or pause mid-epoch."""
+
+    def __init__(self, signal: Signal, step: Step):
+        super().__init__(signal.value)
+        self.signal, self.step = signal, step
+
+
+@dataclass
+class _Progress:
+    """Where a run stands between epochs: what its checkpoint's `extra` holds."""
+
+    start_epoch: int = 1
+    best_epoch: int | None = None
+    best_value: float | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
 
 
 class Trainer:
@@ -72,46 +117,31 @@ class Trainer:
         return value if math.isfinite(value) else -math.inf
 
     def fit(self, *, resume: bool = False) -> TrainResult:
-        cfg = self.config.trainer
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        start_epoch, best_epoch, best_value, history = 1, None, None, []
-        if resume:
-            if not self.last_checkpoint.exists():
-                raise FileNotFoundError(NO_CHECKPOINT.format(run_dir=self.run_dir))
-            extra = self.agent.load(self.last_checkpoint)["extra"]
-            start_epoch = extra["epoch"] + 1
-            best_epoch, best_value, history = extra["best_epoch"], extra["best_value"], extra["history"]
-        epochs = cfg.epochs if self.agent.trainable else 1
+        progress = self._resumed() if resume else _Progress()
+        epochs = self.config.trainer.epochs if self.agent.trainable else 1
         for cb in self.callbacks:
-            cb.on_train_start(TrainStart(epochs=epochs, start_epoch=start_epoch, run_dir=self.run_dir,
+            cb.on_train_start(TrainStart(epochs=epochs, start_epoch=progress.start_epoch, run_dir=self.run_dir,
                                          device=str(self.parts.device)))
-        status = "completed"
-        for epoch in range(start_epoch, epochs + 1):
-            metrics = self._run_epoch(epoch)
-            history.append(metrics)
-            score = self._score(metrics)
-            is_best = best_value is None or score > best_value
-            if is_best:
-                best_epoch, best_value = epoch, score
-            extra = {"epoch": epoch, "best_epoch": best_epoch, "best_value": best_value, "history": history,
-                     "config": self.config.model_dump(mode="json")}
-            self.agent.save(self.last_checkpoint, epoch=epoch, extra=extra)
-            if is_best:
-                shutil.copyfile(self.last_checkpoint, self.best_checkpoint)
-            ctx = EpochEnd(epoch=epoch, epochs=epochs, metrics=metrics, is_best=is_best, best_epoch=best_epoch,
-                           best_value=best_value, checkpoint=self.last_checkpoint)
-            signals = [as_signal(cb.on_epoch_end(ctx)) for cb in self.callbacks]
-            if epoch < epochs and Signal.STOP in signals:
-                status = "stopped"
+        status, interrupted = "completed", None
+        for epoch in range(progress.start_epoch, epochs + 1):
+            try:
+                metrics = self._run_epoch(epoch, epochs)
+            except _Interrupted as stop:
+                status, interrupted = _ENDED[stop.signal], epoch
+                log.info(INTERRUPTED, epoch, status, stop.step.steps_done, stop.step.steps_total, epoch - 1)
                 break
-            if epoch < epochs and Signal.PAUSE in signals:
-                status = "paused"
+            signal = self._end_epoch(epoch, epochs, metrics, progress)
+            if epoch < epochs and signal is not Signal.CONTINUE:
+                status = _ENDED[signal]
                 break
+        history = progress.history
         result = TrainResult(
             status=status,
-            epochs_done=int(history[-1]["epoch"]) if history else start_epoch - 1,
-            best_epoch=best_epoch,
-            best_value=best_value,
+            epochs_done=int(history[-1]["epoch"]) if history else progress.start_epoch - 1,
+            interrupted_epoch=interrupted,
+            best_epoch=progress.best_epoch,
+            best_value=progress.best_value,
             best_checkpoint=self.best_checkpoint if self.best_checkpoint.exists() else None,
             last_checkpoint=self.last_checkpoint if self.last_checkpoint.exists() else None,
             history=history,
@@ -120,13 +150,59 @@ class Trainer:
             cb.on_train_end(result)
         return result
 
-    def _run_epoch(self, epoch: int) -> dict[str, float]:
+    def _resumed(self) -> _Progress:
+        if not self.last_checkpoint.exists():
+            raise FileNotFoundError(NO_CHECKPOINT.format(run_dir=self.run_dir))
+        extra = self.agent.load(self.last_checkpoint)["extra"]
+        return _Progress(start_epoch=extra["epoch"] + 1, best_epoch=extra["best_epoch"],
+                         best_value=extra["best_value"], history=extra["history"])
+
+    def _end_epoch(self, epoch: int, epochs: int, metrics: dict[str, float], progress: _Progress) -> Signal:
+        """Keep the epoch (history, best, checkpoints), tell the callbacks, and return what they ask."""
+        progress.history.append(metrics)
+        score = self._score(metrics)
+        is_best = progress.best_value is None or score > progress.best_value
+        if is_best:
+            progress.best_epoch, progress.best_value = epoch, score
+        extra = {"epoch": epoch, "best_epoch": progress.best_epoch, "best_value": progress.best_value,
+                 "history": progress.history, "config": self.config.model_dump(mode="json")}
+        self._write_checkpoint(epoch, extra, is_best=is_best)
+        ctx = EpochEnd(epoch=epoch, epochs=epochs, metrics=metrics, is_best=is_best, best_epoch=progress.best_epoch,
+                       best_value=progress.best_value, checkpoint=self.last_checkpoint)
+        return decision([cb.on_epoch_end(ctx) for cb in self.callbacks])
+
+    def _write_checkpoint(self, epoch: int, extra: dict, *, is_best: bool) -> None:
+        try:
+            self.agent.save(self.last_checkpoint, epoch=epoch, extra=extra)
+        except OSError as error:
+            raise CheckpointError(self.last_checkpoint, error) from error
+        if is_best:
+            try:
+                shutil.copyfile(self.last_checkpoint, self.best_checkpoint)
+            except OSError as error:
+                raise CheckpointError(self.best_checkpoint, error) from error
+
+    def _asker(self, epoch: int, epochs: int):
+        """The agent's `progress` for this epoch: asks the callbacks whether to go on, and ends the
+        epoch (raises _Interrupted) when one asks to stop or pause."""
+        total = self.config.trainer.steps_per_epoch
+
+        def progress(steps_done: int) -> None:
+            step = Step(epoch=epoch, epochs=epochs, steps_done=steps_done, steps_total=total)
+            signal = decision([cb.on_step(step) for cb in self.callbacks])
+            if signal is not Signal.CONTINUE:
+                raise _Interrupted(signal, step)
+
+        return progress
+
+    def _run_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
         cfg, parts = self.config.trainer, self.parts
         started = time.perf_counter()
         train_metrics: dict[str, float] = {}
         if self.agent.trainable:
             train_metrics = self.agent.learn_epoch(parts.train_env, cfg.steps_per_epoch,
-                                                   seed=epoch_seed(cfg.seed, epoch))
+                                                   seed=epoch_seed(cfg.seed, epoch),
+                                                   progress=self._asker(epoch, epochs))
         train_seconds = time.perf_counter() - started
         eval_metrics = evaluate(self.agent, self.config.task, parts.market, parts.splits.valid, parts.env_params,
                                 device=parts.device)

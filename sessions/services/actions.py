@@ -1,9 +1,11 @@
-"""What users and operators ask of sessions: submit, pause, resume, stop, requeue.
+"""What users and operators ask of sessions: submit, pause, resume, stop, requeue; and what deleting
+a strategy means for its sessions.
 
 Pause and stop of a running session are flags: django-q2 cannot interrupt a task, so the worker
-polls them at every epoch boundary (sessions.runner) and makes the move itself.
+polls them between its rollouts, about once a second (sessions.runner), and makes the move itself.
 """
 import copy
+import shutil
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,9 +15,10 @@ from django.db import transaction
 from common.access import require_actor
 from common.errors import Conflict
 from sessions.models import SessionStatus, StrategySession
-from sessions.selectors import BEST_CHECKPOINT, SESSION_NOT_FOUND, session_run_dir
+from sessions.selectors import BEST_CHECKPOINT, LAST_CHECKPOINT, SESSION_NOT_FOUND, session_run_dir
 from sessions.services.queue import dispatch_on_commit
 from sessions.services.transitions import ILLEGAL_TRANSITION, IllegalTransition, session_transition
+from sessions.services.worker import one_line
 from strategies.models import Strategy
 from strategies.selectors import STRATEGY_NOT_FOUND
 
@@ -34,6 +37,13 @@ SOURCE_OTHER_STRATEGY = "session {pk} trained another strategy ({other})"
 SOURCE_NOT_COMPLETED = "session {pk} is {status}; only a completed training can be backtested"
 SOURCE_NO_CHECKPOINT = "session {pk} has no best checkpoint ({path} is missing)"
 STOPPED_BY = "stopped by {user}"
+RESUMED_AFTER_FAILURE = "resumed by {user}; attempt {attempt} had failed: {reason}"
+NO_CHECKPOINT_TO_RESUME = (
+    "session {pk} failed before its first checkpoint ({path} is missing): submit the strategy again instead"
+)
+STRATEGY_HAS_ACTIVE_SESSIONS = (
+    "strategy {pk} has sessions that are not over ({ids}): stop them, then delete the strategy"
+)
 
 PRIORITY_RANGE = (-100, 100)
 # Paused sessions hold no worker and are not counted; resuming one counts it again.
@@ -108,22 +118,41 @@ def session_pause(*, session: StrategySession, user) -> StrategySession:
 def session_resume(*, session: StrategySession, user) -> StrategySession:
     """Queue a paused session again; a worker continues it from the checkpoint it paused at.
 
-    A running session whose pause was requested but not reached yet keeps running (the request is
-    withdrawn). Anything else raises IllegalTransition; Conflict when resuming would pass the owner's
-    MAX_SESSIONS_PER_USER.
+    A failed training resumes the same way from its last good checkpoint (what failed it, a folder
+    that refused writes, may have been mended since), as a new attempt; one that failed before its
+    first checkpoint raises Conflict. A running session whose pause was requested but not reached yet
+    keeps running (the request is withdrawn). Anything else raises IllegalTransition; Conflict when
+    resuming would pass the owner's MAX_SESSIONS_PER_USER.
     """
     _require_session_actor(session=session, user=user)
     locked = _locked(session)
     if locked.status == _S.RUNNING and locked.pause_requested:
         StrategySession.objects.filter(pk=locked.pk).update(pause_requested=False)
-    elif locked.status != _S.PAUSED:
-        raise IllegalTransition(ILLEGAL_TRANSITION.format(pk=locked.pk, current=locked.status, to=_S.QUEUED))
-    else:
+    elif locked.status == _S.PAUSED:
         _check_active_limit(owner=locked.strategy.owner)
         session_transition(session=locked, to=_S.QUEUED)
         dispatch_on_commit(locked)
+    elif locked.status == _S.FAILED and locked.session_type == StrategySession.SessionType.TRAINING:
+        _resume_failed(locked, user=user)
+    else:
+        raise IllegalTransition(ILLEGAL_TRANSITION.format(pk=locked.pk, current=str(locked.status),
+                                                          to=str(_S.QUEUED)))
     session.refresh_from_db()
     return session
+
+
+def _resume_failed(locked: StrategySession, *, user) -> None:
+    checkpoint = session_run_dir(session=locked) / LAST_CHECKPOINT
+    if not checkpoint.exists():
+        raise Conflict(NO_CHECKPOINT_TO_RESUME.format(pk=locked.pk, path=checkpoint))
+    _check_active_limit(owner=locked.strategy.owner)
+    reason = RESUMED_AFTER_FAILURE.format(user=user.get_username(), attempt=locked.attempt,
+                                          reason=one_line(locked.error))
+    # A new attempt, and the retries were spent on the failed one: this attempt is not retried by
+    # itself (MAX_RETRIES counts attempts), its owner resumes it again if it fails again.
+    session_transition(session=locked, to=_S.QUEUED, error=reason, attempt=locked.attempt + 1,
+                       cancel_requested=False)
+    dispatch_on_commit(locked)
 
 
 @transaction.atomic
@@ -195,3 +224,24 @@ def _check_active_limit(*, owner) -> None:
     count = StrategySession.objects.filter(strategy__owner=owner, status__in=ACTIVE_STATUSES).count()
     if count >= limit:
         raise Conflict(TOO_MANY_SESSIONS.format(owner=owner.get_username(), count=count, limit=limit))
+
+
+def strategy_sessions_before_delete(*, strategy: Strategy) -> None:
+    """What deleting `strategy` means for its sessions (the strategies app deletes; sessions.apps
+    connects this to its pre_delete, so that strategies need not know about sessions).
+
+    Refuses (Conflict, STRATEGY_HAS_ACTIVE_SESSIONS naming them) while any of its sessions is pending,
+    queued or running: a worker would train on for a strategy that is gone, and fail on its rows.
+    Otherwise removes their run directories (checkpoints, logs) once the deletion commits.
+    """
+    sessions = StrategySession.objects.filter(strategy_id=strategy.pk)
+    active = list(sessions.filter(status__in=ACTIVE_STATUSES).order_by("pk").values_list("pk", flat=True))
+    if active:
+        raise Conflict(STRATEGY_HAS_ACTIVE_SESSIONS.format(pk=strategy.pk, ids=", ".join(map(str, active))))
+    run_dirs = [session_run_dir(session=session) for session in sessions.only("pk")]
+    transaction.on_commit(lambda: _remove_run_dirs(run_dirs))
+
+
+def _remove_run_dirs(run_dirs) -> None:
+    for run_dir in run_dirs:
+        shutil.rmtree(run_dir, ignore_errors=True)

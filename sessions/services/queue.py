@@ -12,12 +12,20 @@ def dispatch_on_commit(session: StrategySession) -> None:
     transaction.on_commit(lambda: _dispatch(pk))
 
 
-def _dispatch(pk: int) -> None:
+def dispatch_now(session: StrategySession) -> str:
+    """Queue a worker slot for `session` inside the caller's transaction and return its task id. The
+    ORM broker's task row commits (or rolls back) with that transaction, so a caller holding the
+    session's row lock queues exactly one slot however many processes decide at once."""
+    return _dispatch(session.pk)
+
+
+def _dispatch(pk: int) -> str:
     from django_q.tasks import async_task
 
     # ack_failure: a slot whose task failed is not handed out again hours later (Q_CLUSTER["retry"]).
     task_id = async_task("sessions.tasks.run_session", pk, group="sessions", ack_failure=True)
     StrategySession.objects.filter(pk=pk).update(task_id=task_id)
+    return task_id
 
 
 def retries_left(session: StrategySession) -> bool:

@@ -14,7 +14,7 @@ TRANSITION_CONFLICT = (
 RESERVED_FIELDS = "session_transition sets {fields} itself"
 
 _S = SessionStatus
-# The legal moves. Completed, failed and cancelled are final.
+# The legal moves. Completed and cancelled are final; a failed session ended its run, and may be resumed.
 TRANSITIONS: dict[str, frozenset[str]] = {
     _S.PENDING: frozenset({_S.QUEUED, _S.CANCELLED}),
     _S.QUEUED: frozenset({_S.RUNNING, _S.CANCELLED, _S.FAILED}),
@@ -23,7 +23,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # A paused session resumes by going back to the queue (a worker picks it up from its checkpoint).
     _S.PAUSED: frozenset({_S.QUEUED, _S.CANCELLED}),
     _S.COMPLETED: frozenset(),
-    _S.FAILED: frozenset(),
+    # A failed training resumes from its last good checkpoint once what failed it is mended
+    # (sessions.services.session_resume).
+    _S.FAILED: frozenset({_S.QUEUED}),
     _S.CANCELLED: frozenset(),
 }
 
@@ -44,7 +46,8 @@ def session_transition(*, session: StrategySession, to: str, error: str = "", **
     """Move `session` from the status it holds in memory to `to`, and write `error` and `fields` with it.
 
     The only code that assigns StrategySession.status. Sets started_at on the first move to running and
-    completed_at on a move to a final status; a move to queued clears pause_requested unless `fields`
+    completed_at on a move to a final status (and clears it on a move out of one: a failed training
+    resumed); a move to queued clears pause_requested unless `fields`
     says otherwise, so a resumed session does not pause again at its first poll. `error` says why the
     session reached `to` and replaces the previous one.
 
@@ -74,6 +77,8 @@ def session_transition(*, session: StrategySession, to: str, error: str = "", **
             values["started_at"] = now
         if to in FINAL_STATUSES:
             values["completed_at"] = now
+        elif expected in FINAL_STATUSES:
+            values["completed_at"] = None  # a failed session resumed has not ended yet
         if to == SessionStatus.QUEUED:
             values["pause_requested"] = False
         values.update(fields)

@@ -3,15 +3,24 @@ samples, and how its run ended.
 
 A worker writes only while the row still names its run (status running, and its host, process id
 and attempt): a session requeued behind its back (watchdog, admin) is left to its new worker.
+
+A worker whose database stops answering waits for it (`patiently`) instead of giving its session up:
+the write is tried again with a backoff, and the wait is written to the session's log, which its page
+shows.
 """
+import logging
 import math
+import os
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
@@ -23,14 +32,25 @@ from sessions.services.queue import dispatch_on_commit, retries_left
 from sessions.services.transitions import TransitionConflict, session_transition
 
 GPU_BUSY = "{device} already runs {count} sessions (TRADEMASTER['MAX_GPU_JOBS_PER_DEVICE'] = {limit})"
+RETRY_REASON = "attempt {attempt}: retried after: {reason}"
+DATABASE_WAITING = "the database did not answer {what} ({error}); waited {waited:.0f} s, trying again in {delay:.1f} s"
+DATABASE_BACK = "the database answered {what} again after {waited:.0f} s"
+DATABASE_GAVE_UP = (
+    "the database did not answer {what} for {waited:.0f} s (TRADEMASTER['DATABASE_WAIT_SECONDS']): giving up"
+)
+# What a database that is restarting, failing over or unreachable raises; anything else is a bug.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 # Any constant will do: it names the one lock that orders claims (PostgreSQL advisory locks are global).
 _CLAIM_LOCK = 0x7E5510C5
 _S = SessionStatus
+_T = TypeVar("_T")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Requests:
-    """What the user asked of a running session, read at an epoch boundary."""
+    """What the user asked of a running session, read between rollouts and at epoch boundaries."""
 
     cancel: bool
     pause: bool
@@ -56,11 +76,27 @@ def session_claim(*, preferred: int | None = None, process_id: int, host: str) -
         device = session_device(candidate.config)
         if _gpu_full(device, busy):
             continue
+        slot = candidate.task_id
         try:
-            return _start(candidate, device=device, process_id=process_id, host=host)
+            started = _start(candidate, device=device, process_id=process_id, host=host)
         except TransitionConflict:
             continue  # cancelled by its owner meanwhile
+        if preferred is not None and started.pk != preferred:
+            _hand_over_slot(preferred=preferred, claimed=started, claimed_slot=slot)
+        return started
     return None
+
+
+def _hand_over_slot(*, preferred: int, claimed: StrategySession, claimed_slot: str) -> None:
+    # The slot queued for `preferred` runs `claimed` instead, whose own slot has not run yet: it is
+    # `preferred`'s now. So a queued session's task_id always names a slot still to come, which is what
+    # the watchdog's sessions_dispatch_orphans checks against the broker.
+    own_slot = StrategySession.objects.filter(pk=preferred, status=_S.QUEUED).values_list("task_id", flat=True).first()
+    if own_slot is None:
+        return
+    StrategySession.objects.filter(pk=preferred).update(task_id=claimed_slot)
+    StrategySession.objects.filter(pk=claimed.pk).update(task_id=own_slot)
+    claimed.task_id = own_slot
 
 
 @transaction.atomic
@@ -89,7 +125,31 @@ def session_device(config: dict) -> str:
     return "cuda:0" if wanted == "cuda" else wanted
 
 
+def training_threads(*, cores: int | None = None) -> int:
+    """The torch threads a training process gets: TRADEMASTER["TRAINING_THREADS"] when set, else its
+    share of `cores` (this process's usable cores): WEB_CORES left to the web processes, the rest
+    divided among the Q_CLUSTER["workers"] trainings that may run at once; at least 1."""
+    given = settings.TRADEMASTER["TRAINING_THREADS"]
+    if given:
+        return int(given)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, (cores - settings.TRADEMASTER["WEB_CORES"]) // settings.Q_CLUSTER["workers"])
+
+
+def one_line(error: str) -> str:
+    """The line of `error` that says what happened: a traceback's last (the exception and its message)."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 def _start(session: StrategySession, *, device: str, process_id: int, host: str) -> StrategySession:
+    attempt = max(session.attempt, 1)
+    fields = {}
+    # The error of a queued session says why it was queued again (the watchdog's reason, the last
+    # attempt's traceback); the move to running clears it, so keep it where the attempt can show it.
+    if attempt > 1 and session.error:
+        fields["retry_reason"] = RETRY_REASON.format(attempt=attempt, reason=one_line(session.error))
     return session_transition(
         session=session,
         to=_S.RUNNING,
@@ -97,8 +157,10 @@ def _start(session: StrategySession, *, device: str, process_id: int, host: str)
         worker_host=host,
         device=device,
         heartbeat_at=timezone.now(),
-        attempt=max(session.attempt, 1),
+        attempt=attempt,
+        threads=training_threads(),
         log_path=str(session_run_dir(session=session) / LOG_FILE),
+        **fields,
     )
 
 
@@ -129,6 +191,13 @@ def _own(session: StrategySession) -> QuerySet[StrategySession]:
 
 def _lock_own(session: StrategySession) -> Requests | None:
     row = _own(session).select_for_update().values_list("cancel_requested", "pause_requested").first()
+    return None if row is None else Requests(cancel=row[0], pause=row[1])
+
+
+def session_requests(*, session: StrategySession) -> Requests | None:
+    """What the user asked of `session` (stop, pause), read without a lock: a training asks between its
+    rollouts, about once a second (TRADEMASTER["REQUEST_POLL_SECONDS"]). None once no longer its own."""
+    row = _own(session).values_list("cancel_requested", "pause_requested").first()
     return None if row is None else Requests(cancel=row[0], pause=row[1])
 
 
@@ -180,13 +249,15 @@ def session_backfill_metrics(*, session: StrategySession, history: list[dict[str
     return len(missing)
 
 
+@transaction.atomic
 def resource_usage_record(
     *, session: StrategySession, sample: dict[str, float | None],
-    memory_total_mb: float | None = None, gpu_total_mb: float | None = None,
+    memory_total_mb: float | None = None, gpu_total_mb: float | None = None, recorded_at: datetime | None = None,
 ) -> ResourceUsage:
     """Store one resource sample of the process running `session` (keys: ResourceUsage's fields), and
-    a resource_limit alert when it is near the machine's memory or the device's, given their totals."""
-    usage = ResourceUsage.objects.create(session_id=session.pk, **sample)
+    a resource_limit alert when it is near the machine's memory or the device's, given their totals.
+    `recorded_at`: when it was taken, for a sample kept while the database did not answer."""
+    usage = ResourceUsage.objects.create(session_id=session.pk, recorded_at=recorded_at or timezone.now(), **sample)
     alerts.alerts_check_resources(
         session=session, memory_mb=usage.memory_mb, memory_total_mb=memory_total_mb,
         gpu_memory_mb=usage.gpu_memory_mb, gpu_total_mb=gpu_total_mb,
@@ -250,3 +321,42 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
     return value
+
+
+def patiently(function: Callable[..., _T], /, *args: Any, what: str, **kwargs: Any) -> _T:
+    """`function(*args, **kwargs)`, called again while the database does not answer (DATABASE_DOWN): a
+    worker's write must outlast a database restarting or failing over, not end its session.
+
+    Waits TRADEMASTER["DATABASE_BACKOFF_SECONDS"][0] between tries, doubling to at most [1], and logs
+    each wait (the session's log, which its page shows) naming `what` was being written. Gives up,
+    raising the database's error, after TRADEMASTER["DATABASE_WAIT_SECONDS"]. Call it outside any
+    transaction of its own: a transaction the database dropped cannot be tried again from inside.
+    """
+    delay, longest = settings.TRADEMASTER["DATABASE_BACKOFF_SECONDS"]
+    limit = settings.TRADEMASTER["DATABASE_WAIT_SECONDS"]
+    started, failed = time.monotonic(), False
+    while True:
+        try:
+            result = function(*args, **kwargs)
+        except DATABASE_DOWN as error:
+            waited = time.monotonic() - started
+            if waited >= limit:
+                log.error(DATABASE_GAVE_UP.format(what=what, waited=waited))
+                raise
+            failed = True
+            reason = one_line(str(error)) or type(error).__name__
+            log.warning(DATABASE_WAITING.format(what=what, error=reason, waited=waited, delay=delay))
+            _drop_broken_connection()
+            time.sleep(delay)
+            delay = min(delay * 2, longest)
+            continue
+        if failed:
+            log.warning(DATABASE_BACK.format(what=what, waited=time.monotonic() - started))
+        return result
+
+
+def _drop_broken_connection() -> None:
+    # A connection the database dropped stays broken: close it, so the next try connects afresh. Not
+    # inside a transaction (a test's, or a caller's), whose connection must stay.
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()

@@ -108,7 +108,8 @@ def test_an_action_the_status_does_not_allow_is_409(api, submitted):
     assert error["message"] == ILLEGAL_TRANSITION.format(pk=submitted["id"], current="queued", to="paused")
     api.post(f"{url}/stop")
     error_of(api.post(f"{url}/stop"), 409, "conflict")
-    error_of(api.post(f"{url}/resume"), 409, "conflict")
+    resume = error_of(api.post(f"{url}/resume"), 409, "conflict")
+    assert resume["message"] == ILLEGAL_TRANSITION.format(pk=submitted["id"], current="cancelled", to="queued")
 
 
 def test_the_active_session_limit_is_409(api, tiny_strategy, settings):

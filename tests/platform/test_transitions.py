@@ -25,6 +25,8 @@ LEGAL = {
     ("running", "paused"), ("running", "completed"), ("running", "failed"), ("running", "cancelled"),
     ("running", "queued"),
     ("paused", "queued"), ("paused", "cancelled"),
+    # A failed training is resumed from its last good checkpoint (a new attempt).
+    ("failed", "queued"),
 }
 ALL_MOVES = [(a, b) for a in S.values for b in S.values]
 ILLEGAL = sorted(set(ALL_MOVES) - LEGAL)
