@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from sessions.models import Alert, AlertKind, AlertSeverity, PerformanceMetric, StrategySession
+from sessions.reasons import failure_reason
 
 LOSS_NOT_FINITE = "{metric} is {value} at epoch {epoch}"
 LOSS_DIVERGING = (
     "train/loss {loss:.4g} at epoch {epoch} is above {factor:g}x the median |loss| of the {count} epochs "
     "before ({median:.4g})"
 )
-SESSION_FAILED_SILENTLY = "the session failed without an error message"
 MEMORY_NEAR_LIMIT = "memory {used:.0f} MB is above {percent:.0f}% of the machine's {total:.0f} MB"
 GPU_MEMORY_NEAR_LIMIT = "GPU memory {used:.0f} MB is above {percent:.0f}% of the device's {total:.0f} MB"
 
@@ -95,12 +95,6 @@ def over_limit(used: float | None, total: float | None) -> bool:
     return is_finite(used) and is_finite(total) and total > 0 and used > RESOURCE_LIMIT_FRACTION * total
 
 
-def last_line(error: str) -> str:
-    """The last non-blank line of `error`: of a traceback, the exception and its message."""
-    lines = [line.strip() for line in error.splitlines() if line.strip()]
-    return lines[-1] if lines else SESSION_FAILED_SILENTLY
-
-
 # The services ---------------------------------------------------------------------------------------
 
 
@@ -155,8 +149,9 @@ def alerts_check_epoch(*, session: StrategySession, epoch: int, metrics: Mapping
 
 
 def alerts_session_failed(*, session: StrategySession, error: str) -> Alert:
-    """Record that `session` failed, with the last line of `error` (its traceback) as the message."""
-    return alert_record(session=session, kind=AlertKind.SESSION_FAILED, message=last_line(error))
+    """Record that `session` failed, with why in one sentence (sessions.reasons: the traceback's last
+    line, without server paths) as the message: every viewer of the session reads it."""
+    return alert_record(session=session, kind=AlertKind.SESSION_FAILED, message=failure_reason(error))
 
 
 def alerts_check_resources(

@@ -3,9 +3,11 @@ from typing import Literal
 
 from ninja import Field, Schema
 
+from common.access import sees_everything
 from common.ids import MAX_ID
 from common.schemas import InputSchema
 from sessions.models import PerformanceMetric, SessionStatus, StrategySession
+from sessions.reasons import failure_reason
 from sessions.selectors import METRIC_PAGE_MAX
 from sessions.services import PRIORITY_RANGE
 
@@ -38,7 +40,8 @@ class SessionOut(Schema):
     device: str
     pause_requested: bool
     cancel_requested: bool
-    error: str = Field(description="Why the session reached its status (a traceback when it failed), if it says")
+    error: str = Field(description="Why the session reached its status, in one sentence, if it says (staff: the "
+                                   "whole error, a traceback when it failed)")
     has_report: bool
     task_id: str
     created_at: datetime.datetime
@@ -65,6 +68,13 @@ class SessionOut(Schema):
     @staticmethod
     def resolve_has_report(session: StrategySession) -> bool:
         return session.has_report
+
+    @staticmethod
+    def resolve_error(session: StrategySession, context) -> str:
+        # Tracebacks and server paths are for the operators (common.access), not for every user.
+        if not session.error or sees_everything(context["request"].auth):
+            return session.error
+        return failure_reason(session.error)
 
 
 class MetricOut(Schema):

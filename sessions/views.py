@@ -1,9 +1,15 @@
 """The session pages: list, detail (progress, actions, metrics, resources, log) and the backtest report.
 Thin: parse the request, call a selector or a service, render.
 
+The detail page's live part (facts, actions, why it failed, tables, log) is also served alone, as
+?part=live: the page fetches it when its stream says the session moved, so that everything on it
+agrees with the status badge without a reload, drawn by the same template as the page.
+
 Someone else's session is a 404 (session_get's NotFound). Actions are POST-only; an action the
 session's status does not allow (IllegalTransition) comes back as a message, not an error page.
 """
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -17,15 +23,23 @@ from sessions.logs import log_tail
 from sessions.models import SessionStatus
 from sessions.presenters import (
     COMPARE_REPORT_METRICS,
-    columns,
+    benchmark_words,
     compare_ids,
     compare_row,
     drawdown_chart,
     equity_chart,
+    headings,
+    log_lines,
     metric_rows,
     report_curves,
+    report_period,
     resource_sample,
+    session_actions,
+    shows_traceback,
+    split_words,
+    trade_table,
 )
+from sessions.reasons import failure_reason
 
 PER_PAGE = 50
 METRICS_PER_PAGE = 100
@@ -39,6 +53,8 @@ PAUSE_WITHDRAWN = "The pause request of session #{pk} is withdrawn; it keeps run
 STOP_REQUESTED = "Stop requested for session #{pk}: it stops at the end of the current epoch."
 STOPPED = "Session #{pk} is cancelled."
 BACKTEST_SUBMITTED = "Backtest session #{pk} submitted."
+# ?part=live: the live part of the detail page alone (see the module docstring).
+LIVE_PART = "live"
 
 
 def _get_or_404(request, pk: int, *, summary: bool = False):
@@ -75,8 +91,14 @@ def session_detail_view(request, pk: int):
         # The page opens on the latest epochs: the page and its cursor in one query.
         metrics, latest = selectors.metric_last_page(session=session, limit=METRICS_PER_PAGE)
         after = latest
-    return render(request, "sessions/detail.html", {
+    live_only = request.GET.get("part") == LIVE_PART
+    # The live part of the metric page this page shows: a page of older epochs stays on them.
+    part_query = {"part": LIVE_PART, **({"after": after} if "after" in request.GET else {})}
+    return render(request, "sessions/live_part.html" if live_only else "sessions/detail.html", {
         "session": session,
+        "actions": session_actions(session, user=request.user),
+        "failure": failure_reason(session.error) if session.error else "",
+        "shows_traceback": shows_traceback(request.user),
         "metrics": metrics,
         "after": after,
         "latest": latest,
@@ -84,8 +106,11 @@ def session_detail_view(request, pk: int):
         "usage": usage,
         # The live charts start from these samples: the stream sends only new ones.
         "usage_history": [resource_sample(row) for row in reversed(usage)],
-        "log_tail": log_tail(session.log_path, lines=LOG_LINES),
+        "log_tail": log_lines(log_tail(session.log_path, lines=LOG_LINES), user=request.user),
         "has_report": session.has_report,
+        # A backtest has no epochs: its page draws no training curves.
+        "has_epochs": session.session_type == session.SessionType.TRAINING,
+        "part_url": f"{request.path}?{urlencode(part_query)}",
     })
 
 
@@ -160,14 +185,17 @@ def session_report_view(request, pk: int):
     report = selectors.session_report(session=session) or {}
     trades = report.get("trades") or report.get("orders") or []
     trades_page = Paginator(trades, TRADES_PER_PAGE).get_page(request.GET.get("page"))
-    trade_columns = columns(trades_page.object_list)
+    trade_columns, trade_rows = trade_table(trades, list(trades_page.object_list))
     return render(request, "sessions/report.html", {
         "session": session,
         "report": report,
+        "split": split_words(report),
+        "period": report_period(report),
+        "benchmark": benchmark_words(report.get("benchmark")),
         "metric_rows": metric_rows(report),
         "trades_page": trades_page,
         "trade_columns": trade_columns,
-        "trade_rows": [[trade.get(c) for c in trade_columns] for trade in trades_page.object_list],
+        "trade_rows": trade_rows,
         "equity_chart": equity_chart(report),
         "drawdown_chart": drawdown_chart(report),
         "report_curves": report_curves(report),
@@ -188,8 +216,8 @@ def session_compare_view(request):
     series = selectors.metric_series(sessions=sessions)
     return render(request, "sessions/compare.html", {
         "rows": [compare_row(session, series[session.pk]) for session in sessions],
-        "curve_names": selectors.COMPARE_METRICS,
-        "report_names": COMPARE_REPORT_METRICS,
+        "curve_names": headings(selectors.COMPARE_METRICS),
+        "report_names": headings(COMPARE_REPORT_METRICS),
         "chart_data": {
             "sessions": [{"id": s.pk, "label": f"#{s.pk} {s.strategy.name}"} for s in sessions],
             "series": {name: {str(s.pk): series[s.pk][name] for s in sessions} for name in selectors.COMPARE_METRICS},

@@ -18,6 +18,7 @@ import pydantic
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as RequestValidationError
@@ -39,6 +40,7 @@ INVALID_INPUT = "invalid input: {problems}"
 UNAUTHORIZED = "authentication required: log in, or send 'Authorization: Bearer <token>'"
 SERVER_ERROR = "internal error; it has been logged"
 NOT_JSON = "not valid JSON: {error}"
+NOT_MULTIPART = "not a valid multipart/form-data body: {error}"
 NOT_AN_OBJECT = "must be a JSON object, {{...}}, not {kind}"
 TOO_LARGE = "the request body is larger than the {limit:,} bytes the API accepts"
 CODES = {
@@ -200,6 +202,11 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return problems_response(request, 422, "validation_error", exc.__cause__.problems())
     # ninja's own: CSRF refused (403), throttled (429).
     return error_response(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(MultiPartParserError)
+def on_bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    return problems_response(request, 422, "validation_error", [Problem(("body",), NOT_MULTIPART.format(error=exc))])
 
 
 @api.exception_handler(RequestDataTooBig)

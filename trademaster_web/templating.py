@@ -15,15 +15,28 @@ from django.utils.html import json_script
 from django.utils.timezone import template_localtime
 from jinja2 import Environment, StrictUndefined
 
-from sessions.report_format import clock, metric, tenths
+from common.access import may_act, sees_all_strategies
+from sessions.presenters import LIST_METRICS, key_results, session_actions
+from sessions.reasons import without_paths
+from sessions.report_format import clock, metric, metric_heading, metric_label, tenths
 
 
 def environment(**options) -> Environment:
     options["undefined"] = StrictUndefined
     env = Environment(**options)
-    env.globals.update(static=static, url=url)
-    env.filters.update(date=date, json_script=json_script, metric=metric, tenths=tenths, clock=clock)
+    # The presenters an include needs whichever view renders it (the session table is on the sessions
+    # list and on a strategy's page): what a user may do with a session, and its key results.
+    env.globals.update(static=static, url=url, session_actions=session_actions, key_results=key_results,
+                       LIST_METRICS=LIST_METRICS, sees_strategy=sees_strategy)
+    env.filters.update(date=date, json_script=json_script, metric=metric, metric_label=metric_label,
+                       metric_heading=metric_heading, tenths=tenths, clock=clock, without_paths=without_paths)
     return env
+
+
+def sees_strategy(user, owner_id: int) -> bool:
+    """Whether a link to a strategy's page leads `user` anywhere: staff see others' sessions, not their
+    strategies (common.access)."""
+    return may_act(user=user, owner_id=owner_id) or sees_all_strategies(user)
 
 
 def url(name: str, *args) -> str:

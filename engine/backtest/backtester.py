@@ -21,6 +21,16 @@ from engine.envs import make_env
 from engine.metrics import performance_report
 from engine.tasks import TASK_SPECS
 
+# A trading env trade smaller than this fraction of the account value is float rounding, not a fill:
+# the env holds fractional shares (no lot rounding) and re-solves its target at every bar in float64,
+# so holding a position "trades" about 1e-16 of the account (a DQN report listed 564 such "trades" of
+# 0 shares at 0 fee). A billionth is far above that noise and far below any real order (a tenth of a
+# cent on a 1,000,000 account).
+TRADE_DUST = 1e-9
+# A portfolio rebalance smaller than this fraction of the account is no trade either: the weights a
+# decision started from are read back from the float32 observation, whose rounding moves each by ~1e-7.
+REBALANCE_DUST = 1e-6
+
 
 def _by_orders(task: str) -> bool:
     return TASK_SPECS[task].evaluation == "orders"
@@ -145,7 +155,8 @@ def run_backtest(agent, task: str, market: MarketData, bars: range, params, *, b
 
 
 def _task_details(task: str, market: MarketData, r: Rollout, dates: list[str]) -> dict:
-    """Per-bar holdings, trades, turnover and fees from the rollout's info."""
+    """Per-bar holdings, trades, turnover and fees from the rollout's info. The trades are the fills:
+    a step whose trade is rounding (TRADE_DUST, REBALANCE_DUST of the account) is no trade."""
     info = r.info
     fees = info.get("cost")
     details: dict = {"fees": fees, "turnover": info.get("turnover")}
@@ -156,7 +167,7 @@ def _task_details(task: str, market: MarketData, r: Rollout, dates: list[str]) -
         values_before = r.values[:-1]
         for k in range(len(weights)):
             delta = (weights[k, 1:] - drifted[k, 1:]) * values_before[k]
-            for i in np.flatnonzero(np.abs(delta) > 1e-6 * values_before[k]):
+            for i in np.flatnonzero(np.abs(delta) > REBALANCE_DUST * values_before[k]):
                 trades.append({"date": dates[k], "tic": market.tickers[i],
                                "side": "buy" if delta[i] > 0 else "sell", "value": float(abs(delta[i]))})
         details["weights"] = weights.tolist()
@@ -164,7 +175,7 @@ def _task_details(task: str, market: MarketData, r: Rollout, dates: list[str]) -
         trade = info["trade"]
         price = info["price"]
         positions = info["position"]
-        for k in np.flatnonzero(np.abs(trade) > 0):
+        for k in np.flatnonzero(np.abs(trade) * price > TRADE_DUST * r.values[:-1]):
             trades.append({"date": dates[k], "tic": market.tickers[0],
                            "side": "buy" if trade[k] > 0 else "sell", "shares": float(abs(trade[k])),
                            "price": float(price[k]), "fee": float(fees[k]) if fees is not None else 0.0})

@@ -5,9 +5,8 @@
 
   const source = document.getElementById("report-curves");
   if (!source || !window.uPlot || !window.TMCharts) return;
-  const { lineChart, percent } = window.TMCharts;
+  const { lineChart, percent, money } = window.TMCharts;
   const curves = JSON.parse(source.textContent);
-  const money = (v) => v.toLocaleString(undefined, { maximumFractionDigits: 0 });
 
   for (const el of document.querySelectorAll(".report-chart")) {
     const curve = curves[el.dataset.curve];

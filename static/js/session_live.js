@@ -1,6 +1,9 @@
 // The session page, live: one WebSocket (/ws/sessions/<id>/, protocol in sessions/consumers.py) feeds
-// the progress bar, the status badge, the action buttons, the metric and resource charts and the alerts.
-// The page works without it (the tables below are server-rendered); this only keeps it current.
+// the progress bar, the status badge, the metric and resource charts and the alerts. When the stream
+// says the session moved (its status or its epoch), the page fetches its live part as the server
+// renders it (?part=live: the actions, the facts, why it failed, the tables, the log) and swaps it in,
+// so that all of the page agrees with the badge without a reload, and shows only what the server does.
+// The page works without any of this (it is server-rendered); this only keeps it current.
 (function () {
   "use strict";
 
@@ -15,16 +18,22 @@
   const MAX_BACKOFF_MS = 30000;
   const ETA_EPOCHS = 5;  // the ETA averages the last few epochs: the first ones include warm-up
   const RESOURCE_SAMPLES = 360;  // 30 min at the 5 s sampling rate
+  // The parts of ?part=live (templates/sessions/live_part.html), by id.
+  const PARTS = ["actions", "facts", "failure", "tables", "log"];
+  // The stream carries no heartbeat: while the session runs, its live part is fetched this often too
+  // (the worker beats every 10 s; a heartbeat that stops moving is how an operator sees a lost worker).
+  const REFRESH_MS = 15000;
 
   const METRIC_CHARTS = {
     "chart-loss": [["train/loss", "loss"], ["train/policy_loss", "policy loss"], ["train/value_loss", "value loss"]],
-    "chart-reward": [["train/reward", "train reward"]],
-    "chart-return": [["eval/total_return", "valid total return"]],
-    "chart-sharpe": [["eval/sharpe", "valid Sharpe"]],
+    "chart-reward": [["train/reward", "training reward"]],
+    "chart-return": [["eval/total_return", "validation total return"]],
+    "chart-sharpe": [["eval/sharpe", "validation Sharpe ratio"]],
   };
   const FORMATS = { "chart-return": percent };
 
   const values = {};  // metric type -> Map(epoch -> value); a re-run epoch's new rows replace its old ones
+  let lastEpochAt = null;  // when the newest epoch ended (ms, the server's clock): the ETA counts from it
   const charts = {};
   for (const [id, metrics] of Object.entries(METRIC_CHARTS)) {
     const el = document.getElementById(id);
@@ -48,6 +57,9 @@
   function addPoints(points) {
     for (const p of points) {
       (values[p.metric_type] ||= new Map()).set(p.epoch, p.value);
+      if (p.metric_type === "time/epoch_seconds" && p.timestamp) {
+        lastEpochAt = Math.max(lastEpochAt || 0, Date.parse(p.timestamp));
+      }
       lastId = Math.max(lastId, p.id);
     }
     root.dataset.lastId = String(lastId);
@@ -64,15 +76,27 @@
     renderProgress();
   }
 
-  // Progress, status, buttons --------------------------------------------------------------------
+  // Progress and the ETA ---------------------------------------------------------------------------
 
-  function eta() {
+  // When the run should end (ms), from the mean of the last epochs' durations and the epochs left,
+  // counted from the end of the newest epoch; null when there is nothing to estimate from.
+  function deadline() {
     const seconds = values["time/epoch_seconds"];
     const left = state.progress_total - state.progress_epoch;
-    if (state.status !== "running" || !seconds || left <= 0) return "";
+    if (state.status !== "running" || !seconds || left <= 0 || lastEpochAt == null) return null;
     const recent = [...seconds].sort((a, b) => a[0] - b[0]).slice(-ETA_EPOCHS).map(([, v]) => v).filter((v) => v != null);
-    if (!recent.length) return "";
-    const total = Math.round((left * recent.reduce((a, b) => a + b, 0)) / recent.length);
+    if (!recent.length) return null;
+    // The server stamped the epoch; a browser clock behind the server's must not start the count
+    // later than now.
+    const from = Math.min(lastEpochAt, Date.now());
+    return from + (left * 1000 * recent.reduce((a, b) => a + b, 0)) / recent.length;
+  }
+
+  function eta() {
+    const end = deadline();
+    if (end == null) return "";
+    const total = Math.ceil((end - Date.now()) / 1000);
+    if (total <= 0) return "ETA: any moment now";
     const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
     return "ETA " + (h ? `${h}h ${m}m` : m ? `${m}m ${s}s` : `${s}s`);
   }
@@ -92,55 +116,68 @@
     if (etaEl) etaEl.textContent = eta();
   }
 
+  // The ETA counts down between epochs.
+  setInterval(() => {
+    const etaEl = document.getElementById("progress-eta");
+    if (etaEl) etaEl.textContent = eta();
+  }, 1000);
+
+  // Status and the live part -------------------------------------------------------------------------
+
   function renderStatus(message) {
-    const changed = message.status !== state.status;
+    const moved = message.status !== state.status || message.progress_epoch !== state.progress_epoch ||
+      message.progress_total !== state.progress_total;
     state = message;
+    root.dataset.status = state.status;
     const badge = document.getElementById("status-badge");
     if (badge) {
       badge.className = `status status-${state.status}`;
       badge.textContent = state.status.charAt(0).toUpperCase() + state.status.slice(1);
     }
-    // The stream does not carry pause/stop requests, so the server's choice of actions (which knows
-    // them) stands until the status itself moves.
-    if (changed) {
-      renderActions();
-      for (const el of document.querySelectorAll(".request-note")) el.remove();
+    renderProgress();
+    if (moved) refreshPart();
+  }
+
+  let fetching = null;  // the fetch in flight, if any
+  let again = false;  // the session moved while it was in flight: fetch once more after it
+  let loggedOut = false;
+
+  async function fetchPart() {
+    const response = await fetch(root.dataset.partUrl, { credentials: "same-origin" });
+    // Logged out: the login page answers instead (a redirect). Keep the page as it is.
+    if (!response.ok || response.redirected) {
+      loggedOut = response.redirected;
+      return;
+    }
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const id of PARTS) {
+      const now = document.getElementById(id);
+      const next = fresh.getElementById(id);
+      if (now && next) now.replaceWith(next);
     }
     renderProgress();
   }
 
-  // The actions each status allows (as templates/sessions/detail.html renders them); [path, label, class].
-  function allowed(status, sessionType) {
-    const actions = [];
-    if (status === "running") actions.push(["pause", "Pause", ""]);
-    if (status === "paused") actions.push(["resume", "Resume", "primary"]);
-    if (!FINAL.has(status)) actions.push(["stop", "Stop", "danger"]);
-    if (status === "completed" && sessionType === "training") actions.push(["backtest", "Backtest", ""]);
-    return actions;
-  }
-
-  const toolbar = document.getElementById("actions");
-  // The token of the page's own forms; the csrftoken cookie when the page had none.
-  const csrfInput = toolbar && toolbar.querySelector("input[name=csrfmiddlewaretoken]");
-  const csrf = csrfInput ? csrfInput.value : (document.cookie.match(/(?:^|; )csrftoken=([^;]+)/) || [])[1] || "";
-
-  function renderActions() {
-    if (!toolbar) return;
-    const base = toolbar.dataset.baseUrl;
-    const forms = allowed(state.status, toolbar.dataset.type).map(([path, label, css]) => {
-      const form = Object.assign(document.createElement("form"), { method: "post", action: `${base}${path}/` });
-      const token = Object.assign(document.createElement("input"), { type: "hidden", name: "csrfmiddlewaretoken", value: csrf });
-      const button = Object.assign(document.createElement("button"), { type: "submit", textContent: label, className: css });
-      form.append(token, button);
-      return form;
-    });
-    const links = [...toolbar.querySelectorAll("a")];
-    if (state.status === "completed" && !links.length) {
-      // Whether a report exists is known for sure only by the server; a completed session usually has one.
-      links.push(Object.assign(document.createElement("a"), { className: "button", href: `${base}report/`, textContent: "Report" }));
+  function refreshPart() {
+    if (loggedOut) return;
+    if (fetching) {
+      again = true;
+      return;
     }
-    toolbar.replaceChildren(...forms, ...links);
+    fetching = fetchPart()
+      .catch((error) => console.warn("refreshing the session failed", error))
+      .finally(() => {
+        fetching = null;
+        if (again) {
+          again = false;
+          refreshPart();
+        }
+      });
   }
+
+  setInterval(() => {
+    if (state.status === "running" && !document.hidden) refreshPart();
+  }, REFRESH_MS);
 
   // Resources and alerts -------------------------------------------------------------------------
 
@@ -158,6 +195,9 @@
     if (memChart) memChart.setData([xs, samples.map((s) => s.memory_mb), samples.map((s) => s.gpu_memory_mb)]);
   }
 
+  // An absolute path's directories, as sessions.presenters.without_paths cuts them: an alert's message
+  // (a failure's last line) may name a server file, which a user does not see.
+  const SERVER_PATH = /(?<![\w.~\/:])\/(?:[^\s\/'"<>:,;()\[\]]+\/)+/g;
   const seenAlerts = new Set();
   function addAlert(alert) {
     const box = document.getElementById("alerts");
@@ -166,7 +206,8 @@
     const item = document.createElement("li");
     item.className = `alert alert-${alert.severity || "info"}`;
     const when = alert.created_at ? new Date(alert.created_at).toLocaleTimeString() : "";
-    item.textContent = `${when} ${alert.kind ? "[" + alert.kind + "] " : ""}${alert.message || ""}`.trim();
+    const message = (alert.message || "").replace(SERVER_PATH, "");
+    item.textContent = `${when} ${alert.kind ? "[" + alert.kind + "] " : ""}${message}`.trim();
     box.querySelector("ul").prepend(item);
     box.hidden = false;
   }

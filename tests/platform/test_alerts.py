@@ -12,8 +12,6 @@ from sessions import alerts, services
 from sessions.alerts import (
     GPU_MEMORY_NEAR_LIMIT,
     MEMORY_NEAR_LIMIT,
-    SESSION_FAILED_SILENTLY,
-    last_line,
     loss_diverging,
     loss_not_finite,
     over_limit,
@@ -21,6 +19,7 @@ from sessions.alerts import (
 from sessions.models import Alert, AlertSeverity, PerformanceMetric
 from sessions.models import AlertKind as K
 from sessions.models import SessionStatus as S
+from sessions.reasons import NO_REASON, failure_reason
 from sessions.services import session_submit
 from tests.platform.session_helpers import run_here
 
@@ -78,10 +77,11 @@ def test_over_limit_above_ninety_percent_of_the_total(used, total, over):
     assert over_limit(used, total) is over
 
 
-def test_last_line_is_the_exception_of_a_traceback():
-    error = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: the data ran out\n\n'
-    assert last_line(error) == "ValueError: the data ran out"
-    assert last_line("  \n") == SESSION_FAILED_SILENTLY
+def test_a_failure_is_said_in_one_sentence_without_the_servers_paths():
+    error = ('Traceback (most recent call last):\n  File "x.py", line 1\n'
+             "PermissionError: [Errno 13] Permission denied: '/srv/trademaster/var/runs/3/last.pt'\n\n")
+    assert failure_reason(error) == "[Errno 13] Permission denied: 'last.pt'"
+    assert failure_reason("  \n") == NO_REASON
 
 
 # ------------------------------------------------------------------------------------------ the services
@@ -163,7 +163,7 @@ def test_session_record_epoch_records_the_epochs_alerts_with_its_metrics(tiny_st
 
 
 @pytest.mark.django_db
-def test_a_session_failed_by_its_worker_records_the_errors_last_line_once(tiny_strategy, user, runs_dir):
+def test_a_session_failed_by_its_worker_records_why_once(tiny_strategy, user, runs_dir):
     session = services.session_start(
         session=session_submit(strategy=tiny_strategy, user=user, enqueue=False), **WORKER
     )
@@ -173,7 +173,7 @@ def test_a_session_failed_by_its_worker_records_the_errors_last_line_once(tiny_s
 
     alert = Alert.objects.get(session=session)
     assert (alert.kind, alert.severity, alert.message) == (K.SESSION_FAILED, AlertSeverity.CRITICAL,
-                                                           "RuntimeError: CUDA out of memory")
+                                                           "CUDA out of memory")
     alerts.alerts_session_failed(session=session, error="reported twice")
     assert Alert.objects.filter(session=session).count() == 1
 
@@ -203,8 +203,8 @@ def test_a_run_that_fails_in_the_runner_records_session_failed(tiny_strategy, us
 
     assert done.status == S.FAILED
     alert = Alert.objects.get(session=done)
-    assert alert.kind == K.SESSION_FAILED and alert.message == done.error.strip().splitlines()[-1]
-    assert "/no/such/file.csv" in alert.message
+    assert alert.kind == K.SESSION_FAILED and alert.message == failure_reason(done.error)
+    assert "unknown dataset 'file.csv'" in alert.message and "/no/such" not in alert.message
 
 
 @pytest.mark.django_db

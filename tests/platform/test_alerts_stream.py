@@ -62,7 +62,7 @@ def test_a_viewer_gets_the_existing_alerts_on_connect_then_each_new_one_once(ses
         )
         [live] = await next_alerts(communicator, 1)
         assert (live["id"], live["kind"], live["severity"], live["message"]) == (
-            failed.pk, "session_failed", "critical", "ValueError: the data ran out")
+            failed.pk, "session_failed", "critical", "the data ran out")
         assert live["created_at"] == failed.created_at.isoformat()
         await no_more_alerts(communicator)
         await communicator.disconnect()

@@ -505,3 +505,18 @@ def test_a_report_names_its_dataset_and_shows_its_config_only_to_who_may_act(
     assert owners["config"]["dataset"] == strategy.dataset.name
     assert "/srv/var/data" not in str(owners)
     assert operators["metrics"] == {"sharpe": 1.0} and "config" not in operators
+
+
+def test_a_failed_sessions_error_is_one_sentence_for_users_and_the_traceback_for_staff(
+    client, user, staff_user, bearer, make_session
+):
+    session = make_session("failed")
+    traceback = ('Traceback (most recent call last):\n  File "/srv/trademaster/engine/x.py", line 3\n'
+                 "OSError: [Errno 28] No space left on device: '/srv/trademaster/var/runs/1/last.pt'\n")
+    type(session).objects.filter(pk=session.pk).update(error=traceback)
+
+    users = client.get(f"/api/sessions/{session.pk}", headers=bearer(user)).json()
+    staffs = client.get(f"/api/sessions/{session.pk}", headers=bearer(staff_user)).json()
+
+    assert users["error"] == "[Errno 28] No space left on device: 'last.pt'"
+    assert staffs["error"] == traceback

@@ -56,11 +56,24 @@ def test_the_comparison_tables_each_sessions_last_epoch_and_test_report(ada, mak
 
     page = response.content.decode()
     assert response.status_code == 200
-    for number in ("0.1234", "1.2345", "0.4321", "-0.0321", "-0.7500", "1.1110"):
+    # One unit per column: returns in percent, Sharpe ratios with two decimals, losses as numbers.
+    for number in ("12.34%", "1.23", "0.4321", "-3.21%", "-0.75", "1.1110"):
         assert f'<td class="num">{number}</td>' in page, number
-    assert '<td class="num">25.00%</td>' in page and '<td class="num">1.5000</td>' in page  # the test report
+    assert '<td class="num">25.00%</td>' in page and '<td class="num">1.50</td>' in page  # the test report
     assert "0.9000" not in page  # an earlier epoch is on the chart, not in the table
     assert page.index(f"#{first.pk}</a></td>") < page.index(f"#{second.pk}</a></td>")  # in the order asked
+
+
+def test_the_comparison_names_each_column_in_words_under_the_data_it_is_of(ada, make_session):
+    page = ada.get(compare_url(make_session(S.COMPLETED))).content.decode()
+
+    head = page.split('<table id="compare-table"', 1)[1].split("</thead>", 1)[0]
+    assert "Last epoch (validation split)" in head and "Report (test split)" in head
+    for name, heading in (("eval/total_return", "Validation total return"), ("eval/sharpe", "Validation Sharpe ratio"),
+                          ("train/loss", "Training loss"), ("total_return", "Total return"),
+                          ("sharpe", "Sharpe ratio"), ("max_drawdown", "Max drawdown")):
+        assert f'title="{name}">{heading}</th>' in head, name
+    assert "(last)" not in head and "test total_return" not in head
 
 
 def test_the_comparison_charts_get_every_epoch_of_every_session(ada, make_session):

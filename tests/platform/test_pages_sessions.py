@@ -1,3 +1,4 @@
+import html
 import json
 
 import pytest
@@ -8,7 +9,8 @@ from django.urls import reverse
 from engine.backtest.report import backtest_report, json_safe
 from sessions.models import PerformanceMetric, ResourceUsage, StrategySession
 from sessions.models import SessionStatus as S
-from sessions.report_format import metric
+from sessions.reasons import NO_REASON
+from sessions.report_format import metric, metric_label
 from sessions.selectors import BEST_CHECKPOINT
 from sessions.views import METRICS_PER_PAGE, PAUSE_WITHDRAWN, STOP_REQUESTED, STOPPED, TRADES_PER_PAGE
 
@@ -315,12 +317,12 @@ def test_the_report_shows_every_metric_beside_the_benchmarks(ada, make_session):
     page = response.content.decode()
     assert response.status_code == 200
     for name, value in report["metrics"].items():
-        row = f'<th scope="row">{name}</th><td class="num">{metric(value, name)}</td>'
+        row = f'<th scope="row" title="{name}">{metric_label(name)}</th><td class="num">{metric(value, name)}</td>'
         assert row in page, name
         assert f'<td class="num">{metric(report["benchmark_metrics"].get(name), name)}</td>' in page
     assert metric(report["metrics"]["total_return"], "total_return") == "20.00%"
     assert metric(report["benchmark_metrics"]["total_return"], "total_return") == "-20.00%"
-    assert metric(report["beta"], "beta") in page and "buy_and_hold" in page
+    assert metric(report["beta"], "beta") in page and "Buy and hold" in page
 
 
 def test_the_report_draws_the_equity_and_drawdown_curves_as_inline_svg(ada, make_session):
@@ -377,3 +379,222 @@ def test_the_last_page_is_what_paging_from_its_cursor_gives(make_session, rows):
     earlier = PerformanceMetric.objects.filter(session=session, pk__lt=page[0].pk).order_by("-pk") if page else None
     before = earlier.first() if page else None
     assert cursor == (before.pk if before else 0)  # the row just before the page, or 0 when there is none
+
+
+def test_the_report_names_its_metrics_in_words_with_their_units(ada, make_session):
+    session = make_session(S.COMPLETED, result_data={"report": known_report(fees=[1234.5, 0.25], turnover=[0.5, 0.0])})
+
+    page = ada.get(reverse("sessions:report", args=[session.pk])).content.decode()
+
+    # 100 -> 110 -> 120 never draws down; the benchmark's 100 -> 90 -> 80 is below its peak for 2 bars.
+    assert '<th scope="row" title="max_drawdown_duration">Max drawdown duration (bars)</th>' in page
+    assert '<td class="num">0</td><td class="num">2</td>' in page  # counts without decimals
+    assert '>Bars in the period</th><td class="num">2</td><td class="num">2</td>' in page
+    assert '>Fees paid (account currency)</th><td class="num">1,234.75</td>' in page  # money with two
+    assert '>Sharpe ratio (annualised)</th>' in page and ">sharpe<" not in page
+
+
+def test_the_report_header_gives_the_test_periods_dates_and_the_benchmark_in_words(ada, make_session):
+    session = make_session(S.COMPLETED, result_data={"report": known_report()})
+
+    page = ada.get(reverse("sessions:report", args=[session.pk])).content.decode()
+
+    h1 = page.split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert "test period 2024-01-01 to 2024-01-03 (2 bars)" in h1
+    assert "<dd>Buy and hold (the market bought at the first bar and held)</dd>" in page
+    assert "<dd>buy_and_hold</dd>" not in page
+
+
+def test_the_trades_print_prices_with_the_instruments_precision_and_money_with_two_decimals(ada, make_session):
+    # Prices as the readers keep them: TradeMaster's float32 quotes of a 2-decimal instrument, widened.
+    trades = [
+        {"date": DATES[0], "tic": "BTC", "side": "buy", "shares": 2.5, "price": 144.5399932861328, "fee": 0.3613499},
+        {"date": DATES[1], "tic": "BTC", "side": "sell", "shares": 2.5, "price": 139.0, "fee": 0.3475},
+    ]
+    session = make_session(S.COMPLETED, result_data={"report": known_report(trades=trades)})
+
+    page = ada.get(reverse("sessions:report", args=[session.pk])).content.decode()
+
+    table = page.split('<table id="trades">', 1)[1].split("</table>", 1)[0]
+    assert ">Date<" in table and ">Asset<" in table and ">Shares<" in table and ">Price<" in table and ">Fee<" in table
+    assert '<td class="num">144.54</td>' in table and '<td class="num">139.00</td>' in table
+    assert '<td class="num">0.36</td>' in table and '<td class="num">0.35</td>' in table
+    assert '<td class="num">2.5</td>' in table  # the shares' own precision
+    assert "144.5399" not in table
+
+
+def test_an_execution_report_lists_its_orders_with_counts_prices_and_basis_points(ada, make_session):
+    orders = [{"bar": 100, "arrival_price": 101.25, "average_price": 101.375, "executed": 1000.0, "remaining": 0.0,
+               "shortfall": 125.0, "shortfall_bps": 12.345679, "reward": -0.0012, "date": DATES[0]}]
+    report = {"task": "order_execution", "benchmark": "twap", "split": "test", "orders": orders,
+              "metrics": {"orders": 1.0, "shortfall_bps": 12.345679}, "benchmark_metrics": {"orders": 1.0}}
+    session = make_session(S.COMPLETED, result_data={"report": report})
+
+    page = ada.get(reverse("sessions:report", args=[session.pk])).content.decode()
+
+    assert "Orders (1)" in page and "TWAP (each order in equal slices over its horizon)" in page
+    assert "test period 2024-01-01 to 2024-01-01 (1 orders)" in page
+    table = page.split('<table id="trades">', 1)[1].split("</table>", 1)[0]
+    assert '<td class="num">100</td>' in table  # the bar: a count
+    assert '<td class="num">101.250</td><td class="num">101.375</td>' in table  # one precision per instrument
+    assert '<td class="num">1,000</td><td class="num">0</td>' in table  # whole shares
+    assert '<td class="num">125.00</td><td class="num">12.3</td>' in table
+    assert '>Implementation shortfall (mean, bps)</th><td class="num">12.3</td>' in page
+
+
+# ------------------------------------------------------------------------------------ failures, actions
+
+TRACEBACK = """Traceback (most recent call last):
+  File "/srv/trademaster/sessions/runner.py", line 57, in execute
+    _backtest(session)
+  File "/srv/trademaster/engine/backtest/run.py", line 27, in backtest
+    raise FileNotFoundError(CHECKPOINT_MISSING.format(path=checkpoint))
+FileNotFoundError: the checkpoint to backtest is missing: /srv/trademaster/var/runs/12/best.pt
+"""
+
+
+def test_a_failed_session_says_why_in_one_sentence_without_a_traceback_or_a_path(ada, make_session):
+    session = make_session(S.FAILED)
+    StrategySession.objects.filter(pk=session.pk).update(error=TRACEBACK)
+
+    page = ada.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert "Why it failed" in page
+    assert '<p class="error" id="failure-reason">the checkpoint to backtest is missing: best.pt</p>' in page
+    assert "Traceback" not in page and "/srv/" not in page and "runner.py" not in page
+
+
+def test_staff_see_the_traceback_of_a_failed_session(client, staff_user, make_session):
+    session = make_session(S.FAILED)
+    StrategySession.objects.filter(pk=session.pk).update(error=TRACEBACK)
+    client.force_login(staff_user)
+
+    page = html.unescape(client.get(reverse("sessions:detail", args=[session.pk])).content.decode())
+
+    assert "the checkpoint to backtest is missing: best.pt" in page
+    assert "Full error (staff only)" in page and 'File "/srv/trademaster/sessions/runner.py", line 57' in page
+
+
+def test_a_failure_without_a_message_still_says_something(ada, make_session):
+    session = make_session(S.FAILED)
+    StrategySession.objects.filter(pk=session.pk).update(error="\n  \n")
+
+    page = ada.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert NO_REASON in page
+
+
+def test_the_log_file_path_is_for_staff_only(ada, staff_user, make_session, tmp_path):
+    session = make_session(S.QUEUED, log_path=str(tmp_path / "not-yet.log"))
+
+    mine = ada.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+    ada.force_login(staff_user)
+    staff = ada.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert "No log file." in mine and str(tmp_path) not in mine
+    assert f"No log file at {tmp_path / 'not-yet.log'}." in staff
+
+
+def test_staff_who_do_not_own_a_session_are_offered_no_action_on_it(client, staff_user, make_session):
+    running, completed = make_session(S.RUNNING), make_session(S.COMPLETED)
+    client.force_login(staff_user)
+
+    pages = [client.get(reverse("sessions:detail", args=[s.pk])).content.decode() for s in (running, completed)]
+    listed = client.get(reverse("sessions:list")).content.decode()
+
+    for action in ("pause", "resume", "stop", "backtest"):
+        for session, page in zip((running, completed), pages):
+            assert reverse(f"sessions:{action}", args=[session.pk]) not in page
+            assert reverse(f"sessions:{action}", args=[session.pk]) not in listed
+
+
+def test_a_superuser_is_offered_the_actions_on_anyones_session(client, superuser, make_session):
+    session = make_session(S.RUNNING)
+    client.force_login(superuser)
+
+    page = client.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert reverse("sessions:pause", args=[session.pk]) in page and reverse("sessions:stop", args=[session.pk]) in page
+
+
+def test_after_a_stop_request_neither_pause_nor_stop_is_offered_again(ada, make_session):
+    session = make_session(S.RUNNING)
+
+    ada.post(reverse("sessions:stop", args=[session.pk]))
+    page = ada.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert "(stop requested)" in page
+    for action in ("pause", "resume", "stop"):
+        assert reverse(f"sessions:{action}", args=[session.pk]) not in page
+
+
+def test_the_live_part_is_the_pages_own_live_part_alone(ada, make_session):
+    session = make_session(S.COMPLETED, attempt=2, device="cuda:0")
+    PerformanceMetric.objects.create(session=session, metric_type="eval/total_return", value=0.1234, epoch=3)
+    url = reverse("sessions:detail", args=[session.pk])
+
+    page = ada.get(url).content.decode()
+    part = ada.get(url, {"part": "live"}).content.decode()
+
+    assert "<html" not in part and "<h1>" not in part
+    for element in ('id="actions"', 'id="facts"', 'id="failure"', 'id="tables"', 'id="log"'):
+        assert element in part and element in page
+    assert '<dd id="fact-attempt">2</dd>' in part and '<dd id="fact-device">cuda:0</dd>' in part
+    assert ">Validation total return</td><td class=\"num\">12.34%</td>" in part
+    assert reverse("sessions:backtest", args=[session.pk]) in part
+    assert f'data-part-url="{url}?part=live"' in page
+
+
+def test_a_page_of_older_epochs_keeps_its_page_when_it_refreshes(ada, make_session):
+    session = make_session(S.RUNNING)
+    url = reverse("sessions:detail", args=[session.pk])
+
+    page = ada.get(url, {"after": 0}).content.decode()
+
+    assert f'data-part-url="{url}?part=live&amp;after=0"' in page
+
+
+def test_a_backtest_session_page_has_no_training_curves(ada, strategy):
+    backtest = StrategySession.objects.create(strategy=strategy, session_type=StrategySession.SessionType.BACKTEST)
+    training = StrategySession.objects.create(strategy=strategy, session_type=StrategySession.SessionType.TRAINING)
+
+    backtest_page = ada.get(reverse("sessions:detail", args=[backtest.pk])).content.decode()
+    training_page = ada.get(reverse("sessions:detail", args=[training.pk])).content.decode()
+
+    for chart in ("chart-loss", "chart-reward", "chart-return", "chart-sharpe"):
+        assert chart not in backtest_page and chart in training_page
+    assert "chart-cpu" in backtest_page
+
+
+def test_the_session_metrics_table_names_metrics_in_words_and_prints_their_units(ada, make_session):
+    session = make_session(S.RUNNING)
+    PerformanceMetric.objects.create(session=session, metric_type="eval/total_return", value=0.1234, epoch=1)
+    PerformanceMetric.objects.create(session=session, metric_type="train/loss", value=0.000045, epoch=1)
+    PerformanceMetric.objects.create(session=session, metric_type="train/episodes", value=12.0, epoch=1)
+
+    page = ada.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert '>Validation total return</td><td class="num">12.34%</td>' in page
+    assert '>Training loss</td><td class="num">4.500e-05</td>' in page  # not 0.0000
+    assert '>Training episodes finished</td><td class="num">12</td>' in page
+
+
+def test_the_session_list_shows_each_results_key_numbers_in_words(ada, make_session):
+    make_session(S.COMPLETED, result_data={"report": known_report()})
+
+    page = ada.get(reverse("sessions:list")).content.decode()
+
+    assert "Test total return" in page and "Test Sharpe ratio" in page
+    assert "20.00% / -20.00%" in page
+
+
+def test_staff_see_someone_elses_session_without_a_link_to_the_strategy_they_may_not_see(
+    client, staff_user, make_session
+):
+    session = make_session("running", progress_total=10)
+    client.force_login(staff_user)
+
+    page = client.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert session.strategy.name in page
+    assert reverse("strategies:detail", args=[session.strategy_id]) not in page
