@@ -35,6 +35,8 @@ class TaskSpec:
     single_asset: bool
     benchmark: str
     evaluation: Literal["episode", "orders"]
+    # The assets a dataset needs for the task: a portfolio is allocated between at least two.
+    min_assets: int = 1
 
 
 _SPECS = (
@@ -48,6 +50,7 @@ _SPECS = (
         single_asset=False,
         benchmark="buy_and_hold",
         evaluation="episode",
+        min_assets=2,
     ),
     TaskSpec(
         name="algorithmic_trading",

@@ -6,13 +6,18 @@ which values go in: a preset's, under the user's. Nothing here defines a paramet
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import psutil
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from common.text import unstorable
 from engine.config import DEFAULTS, RunConfig, TrainerConfig, config_error, deep_merge, schema
+from engine.data import DataError, MarketData
+from engine.data.catalog import load_dataset
+from engine.preflight import preflight
 
 if TYPE_CHECKING:
     from strategies.models import Dataset
@@ -21,6 +26,8 @@ if TYPE_CHECKING:
 SECTIONS = ("env", "agent_params", "trainer", "split")
 UNKNOWN_PRESET = "unknown preset {preset!r}; presets: {choices}"
 NOT_A_SECTION = "not a config section; sections: " + ", ".join(SECTIONS)
+DATASET_UNREADABLE = "the data of {name!r} cannot be read: {error}"
+DATASET_FILE_GONE = "its file is gone from the server's data folder, or unreadable"
 
 QUICK_EPOCHS = 2
 QUICK_STEPS = 2048
@@ -95,6 +102,27 @@ def config_build(
     values = deep_merge(preset_values(preset=preset, task=task, agent=agent), dict(params))
     dataset_name = dataset if isinstance(dataset, str) else dataset.path
     return RunConfig.model_validate({**values, "task": task, "agent": agent, "dataset": dataset_name})
+
+
+def config_check_runnable(config: RunConfig, dataset: Dataset) -> None:
+    """Refuse, as a ValidationError naming each field and its limit, a valid `config` that still could
+    not train on `dataset` on this machine (engine.preflight): a window longer than a split, split
+    dates outside the data, a device not here, a network larger than the memory, too few assets."""
+    try:
+        market = _market(dataset.path, dataset.checksum, config.task)
+    except (DataError, OSError) as error:
+        # The problem, not the file's path on the server.
+        problem = error.problem if isinstance(error, DataError) else DATASET_FILE_GONE
+        raise config_error(("dataset",), DATASET_UNREADABLE.format(name=dataset.name, error=problem),
+                           dataset.pk) from None
+    preflight(config, market, memory_bytes=psutil.virtual_memory().total)
+
+
+@lru_cache(maxsize=4)
+def _market(path: str, checksum: str, task: str) -> MarketData:
+    # By checksum too: a dataset's row names the bytes it was imported from. A strategy form saved
+    # twice reads the file once.
+    return load_dataset(path, task=task)
 
 
 def config_schema(*, task: str, agent: str) -> dict:

@@ -13,10 +13,11 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 
-from common.errors import problems_of
+from common.errors import REFUSALS, problems_of
 from engine.agents import agents_for
 from engine.config import TASKS
-from strategies.config import PRESETS, config_schema, config_sections, deep_merge
+from engine.tasks import TASK_SPECS
+from strategies.config import PRESETS, config_build, config_check_runnable, config_schema, config_sections, deep_merge
 from strategies.models import Strategy
 from strategies.selectors import dataset_list
 
@@ -190,11 +191,13 @@ class StrategyForm(forms.Form):
     def base_fields_bound(self) -> list:
         return [self[name] for name in ("name", "description", "task", "agent", "dataset", "preset")]
 
-    def params(self) -> dict:
-        """The config sections to validate and save, from the cleaned inputs."""
+    def params(self, *, parsed_only: bool = False) -> dict:
+        """The config sections to validate and save, from the cleaned inputs (with `parsed_only`, of
+        those that could be read)."""
         params: dict[str, dict] = {section: {} for section in FORM_SECTIONS}
         for name, (section, key) in self._config_inputs.items():
-            params[section][key] = self.cleaned_data[name]
+            if name in self.cleaned_data or not parsed_only:
+                params[section][key] = self.cleaned_data[name]
         if self.strategy is not None and "split" in self.strategy.config:
             # A new task or agent starts the config over (strategy_update); the split is about the
             # dataset, not the pair, so it is carried across.
@@ -206,16 +209,37 @@ class StrategyForm(forms.Form):
         return {"name": data["name"], "description": data["description"], "task": data["task"],
                 "agent": data["agent"], "dataset": data["dataset"], "params": self.params()}
 
+    def check_config(self) -> None:
+        """When some inputs could not be read (a list typed as "64, x"), ask the engine about all the
+        others anyway, so that the page shows every problem of every section in one round."""
+        data = self.cleaned_data
+        if any(key not in data for key in ("task", "agent", "dataset")):
+            return
+        params = self.params(parsed_only=True)
+        try:
+            config = config_build(task=data["task"], agent=data["agent"], dataset=data["dataset"], params=params)
+            config_check_runnable(config, data["dataset"])
+        except REFUSALS as error:
+            for problem in problems_of(error):
+                if self._input_of(problem.loc) not in self.errors:
+                    self._add_at(problem.loc, problem.message)
+
     def add_service_error(self, error: Exception) -> None:
         """Put what strategy_create / strategy_update refused (common.errors) on the inputs it is about."""
         for problem in problems_of(error):
             self._add_at(problem.loc, problem.message)
 
-    def _add_at(self, loc: tuple, message: str) -> None:
+    def _input_of(self, loc: tuple) -> str | None:
+        """The input a problem at `loc` is about; None for the form as a whole."""
         if len(loc) >= 2 and f"{loc[0]}{SEP}{loc[1]}" in self.fields:
-            self.add_error(f"{loc[0]}{SEP}{loc[1]}", message)
-        elif loc and loc[0] in self.fields:
-            self.add_error(loc[0], message)
+            return f"{loc[0]}{SEP}{loc[1]}"
+        if loc and loc[0] in self.fields:
+            return loc[0]
+        return None
+
+    def _add_at(self, loc: tuple, message: str) -> None:
+        if self._input_of(loc) is not None:
+            self.add_error(self._input_of(loc), message)
         else:
             where = ".".join(str(part) for part in loc if part != "__all__")
             self.add_error(None, f"{where}: {message}" if where else message)
@@ -247,9 +271,16 @@ def strategy_form(*, data=None, source: Mapping | None = None, strategy: Strateg
     initial = {**stored, **{k: source[k] for k in ("name", "description", "dataset") if source.get(k)},
                "task": task, "agent": agent, "preset": preset}
     if "dataset" not in initial:
-        # What the browser shows selected anyway (the select has no empty choice), said explicitly.
-        initial["dataset"] = dataset_list().values_list("pk", flat=True).first()
+        initial["dataset"] = _fitting_dataset(task)
     return StrategyForm(initial=initial, task=task, agent=agent, config=config, strategy=strategy)
+
+
+def _fitting_dataset(task: str) -> int | None:
+    """The first dataset (by name) with the assets `task` needs, else the first: what the select shows
+    (it has no empty choice), said explicitly. A portfolio is not offered a single-asset dataset."""
+    rows = list(dataset_list().values_list("pk", "tickers"))
+    need = TASK_SPECS[task].min_assets
+    return next((pk for pk, tickers in rows if len(tickers) >= need), rows[0][0] if rows else None)
 
 
 def _stored_values(strategy: Strategy) -> dict:

@@ -48,6 +48,8 @@ def strategy_create_view(request):
             else:
                 messages.success(request, SAVED.format(name=strategy.name))
                 return redirect("strategies:detail", pk=strategy.pk)
+        else:
+            form.check_config()
     else:
         form = strategy_form(source=request.POST if request.method == "POST" else request.GET)
     return render(request, "strategies/form.html", {"form": form, "reload": RELOAD})
@@ -70,6 +72,8 @@ def strategy_edit_view(request, pk: int):
             else:
                 messages.success(request, SAVED.format(name=strategy.name))
                 return redirect("strategies:detail", pk=strategy.pk)
+        else:
+            form.check_config()
     else:
         form = strategy_form(source=request.POST if request.method == "POST" else request.GET, strategy=strategy)
     return render(request, "strategies/form.html", {"form": form, "strategy": strategy, "reload": RELOAD})

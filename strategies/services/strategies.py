@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from common.access import require_actor, sees_all_strategies
 from common.errors import Conflict
-from strategies.config import config_build, config_sections, deep_merge
+from strategies.config import config_build, config_check_runnable, config_sections, deep_merge
 from strategies.models import Dataset, Strategy
 from strategies.selectors import STRATEGY_NOT_FOUND
 
@@ -34,6 +34,7 @@ def strategy_create(
     """
     _check_name_free(owner=owner, name=name)
     config = config_build(task=task, agent=agent, dataset=dataset, params=params or {}, preset=preset)
+    config_check_runnable(config, dataset)
     strategy = Strategy(
         owner=owner,
         name=name,
@@ -85,6 +86,7 @@ def strategy_update(
             params=deep_merge(base, params or {}),
             preset=preset or "default",
         )
+        config_check_runnable(config, new_dataset)
         strategy.config = config.model_dump(mode="json")
 
     strategy.task, strategy.agent, strategy.dataset = new_task, new_agent, new_dataset

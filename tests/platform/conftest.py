@@ -67,7 +67,8 @@ def dataset(db):
         tickers=["AAA", "BBB"],
         start_date=datetime.date(2020, 1, 1),
         end_date=datetime.date(2021, 12, 31),
-        path="var/data/synthetic-daily.csv",
+        # The engine's built-in market: strategies on it are checked against real data when saved.
+        path="synthetic",
         checksum="0" * 64,
         n_bars=504,
     )

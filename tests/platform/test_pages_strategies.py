@@ -112,6 +112,8 @@ def test_the_list_shows_my_strategies_and_not_others(ada, strategy, other_user, 
 
 def test_the_detail_shows_the_config_and_the_sessions(ada, strategy, make_session):
     session = make_session("running", progress_epoch=3, progress_total=10)
+    type(strategy.dataset).objects.filter(pk=strategy.dataset_id).update(path="/srv/trademaster/var/data/1-d.csv")
+    strategy.refresh_from_db()
 
     response = ada.get(reverse("strategies:detail", args=[strategy.pk]))
 

@@ -76,14 +76,14 @@ def test_a_preset_on_update_starts_over_with_the_preset(user, create):
 def test_a_new_dataset_is_written_into_the_config(user, dataset, create):
     strategy = create(user)
     other = Dataset.objects.create(
-        name="other", frequency="daily", periods_per_year=252, tickers=["X"], path="/data/other.csv",
+        name="other", frequency="daily", periods_per_year=252, tickers=["X"], path="synthetic-signal",
         start_date=datetime.date(2020, 1, 1), end_date=datetime.date(2020, 12, 31), checksum="1" * 64, n_bars=252,
     )
 
     strategy_update(strategy=strategy, user=user, dataset=other)
 
     strategy.refresh_from_db()
-    assert strategy.dataset == other and strategy.config["dataset"] == "/data/other.csv"
+    assert strategy.dataset == other and strategy.config["dataset"] == "synthetic-signal"
 
 
 def test_an_invalid_update_changes_nothing(user, create):
