@@ -44,7 +44,8 @@ def fuzz(port: int, token: str, *, examples: int, seed: int, workdir: Path) -> d
     started = time.monotonic()
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     elapsed = time.monotonic() - started
-    tail = "\n".join(done.stdout.strip().splitlines()[-25:])
+    # The failures' details (status, body, curl to reproduce) and the summary.
+    tail = "\n".join(done.stdout.strip().splitlines()[-120:])
     return {"exit": done.returncode, "seconds": elapsed, "report": report, "tail": tail}
 
 

@@ -25,5 +25,6 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
-# The error responses every operation documents; trademaster_web.api produces them.
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+# The error responses every operation documents; trademaster_web.api produces them. 413: a body over
+# DATA_UPLOAD_MAX_MEMORY_SIZE, which any operation may be sent.
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut}

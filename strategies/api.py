@@ -88,11 +88,17 @@ def import_dataset(request: HttpRequest, payload: DatasetImportIn):
     return Status(201, services.dataset_import_from_folder(path=payload.path, name=payload.name))
 
 
-@datasets_router.post("/upload", response={201: DatasetOut, **ERRORS})
+# Twisted, under daphne, parses a multipart body before the application sees it, and answers one it
+# cannot parse with an empty 400 itself.
+MULTIPART_UNPARSABLE = {400: None}
+
+
+@datasets_router.post("/upload", response={201: DatasetOut, **ERRORS, **MULTIPART_UNPARSABLE})
 def upload_dataset(request: HttpRequest, name: Form[str], files: File[list[UploadedFile]]):
     """Upload CSV files as a dataset (multipart/form-data: `name`, and one or more `files`; several
     files are read together, as train, valid and test). Staff only: datasets are shared by every user.
-    Validated as an import is (422 `invalid_data` naming file, line and column)."""
+    Validated as an import is (422 `invalid_data` naming file, line and column). A multipart body the
+    web server cannot parse is answered 400, without a body, before the API sees it."""
     _require_staff(request)
     return Status(201, services.dataset_upload(files=files, name=name))
 

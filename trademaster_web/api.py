@@ -16,7 +16,13 @@ from collections.abc import Iterable
 
 import pydantic
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+    ValidationError,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
@@ -205,7 +211,9 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 @api.exception_handler(MultiPartParserError)
-def on_bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+@api.exception_handler(TooManyFieldsSent)
+@api.exception_handler(TooManyFilesSent)
+def on_bad_multipart(request: HttpRequest, exc: Exception) -> HttpResponse:
     return problems_response(request, 422, "validation_error", [Problem(("body",), NOT_MULTIPART.format(error=exc))])
 
 
