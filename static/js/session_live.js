@@ -16,6 +16,7 @@
   // Refusals the server closes with (consumers.CLOSE_*): retrying would be refused again.
   const REFUSED = { 4400: "bad request", 4401: "logged out: reload the page to log in", 4404: "session not found" };
   const MAX_BACKOFF_MS = 30000;
+  const GOING_AWAY = 1001;
   const ETA_EPOCHS = 5;  // the ETA averages the last few epochs: the first ones include warm-up
   const RESOURCE_SAMPLES = 360;  // 30 min at the 5 s sampling rate
   // The parts of ?part=live (templates/sessions/live_part.html), by id.
@@ -244,7 +245,10 @@
     };
     socket.onclose = (event) => {
       if (REFUSED[event.code]) return say(REFUSED[event.code]);
-      const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures++);
+      // 1001: the server is restarting and said so; another process of it takes the connection now.
+      // Only the first time in a row: a server that keeps going away gets the backoff.
+      const delay = event.code === GOING_AWAY && failures === 0
+        ? (failures++, 0) : Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures++);
       say(`disconnected; reconnecting in ${Math.round(delay / 1000)} s`);
       setTimeout(connect, delay);
     };
