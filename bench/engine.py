@@ -41,8 +41,8 @@ from bench.timing import (  # noqa: E402
     peak_rss_mb,
     per_round_ratios,
     run_rounds,
-    usable_cores,
 )
+from common.machine import usable_cores  # noqa: E402
 from engine.agents.ppo import PPO  # noqa: E402
 from engine.config import DEFAULTS, TrainerConfig  # noqa: E402
 from engine.data import read_csv  # noqa: E402

@@ -22,6 +22,12 @@ def sees_all_strategies(user) -> bool:
     return bool(user.is_superuser)
 
 
+def sees_strategy(user, owner_id: int) -> bool:
+    """Whether `user` sees a strategy of `owner_id` (a link to its page leads somewhere): its owner and
+    superusers; staff who see someone's session do not see that strategy."""
+    return owner_id == user.pk or sees_all_strategies(user)
+
+
 def may_act(*, user, owner_id: int) -> bool:
     return owner_id == user.pk or bool(user.is_superuser)
 

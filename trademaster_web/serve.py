@@ -32,6 +32,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from common.machine import usable_cores
+
 APPLICATION = "trademaster_web.asgi:application"
 # Connections the kernel holds for the processes to accept: daphne's own listen() would ask for 50,
 # which a burst of clients overflows (the client then waits a whole SYN retransmission, 1 s).
@@ -52,7 +54,7 @@ RESTARTING = "serve: daphne {pid} exited with {code}; starting another"
 def default_processes() -> int:
     if os.environ.get("WEB_PROCESSES"):
         return int(os.environ["WEB_PROCESSES"])
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable_cores()
 
 
 def listen(host: str, port: int, count: int) -> list[socket.socket]:

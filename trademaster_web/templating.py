@@ -15,7 +15,7 @@ from django.utils.html import json_script
 from django.utils.timezone import template_localtime
 from jinja2 import Environment, StrictUndefined
 
-from common.access import may_act, sees_all_strategies
+from common.access import sees_strategy
 from sessions.presenters import LIST_METRICS, key_results, session_actions
 from sessions.reasons import without_paths
 from sessions.report_format import clock, metric, metric_heading, metric_label, tenths
@@ -31,12 +31,6 @@ def environment(**options) -> Environment:
     env.filters.update(date=date, json_script=json_script, metric=metric, metric_label=metric_label,
                        metric_heading=metric_heading, tenths=tenths, clock=clock, without_paths=without_paths)
     return env
-
-
-def sees_strategy(user, owner_id: int) -> bool:
-    """Whether a link to a strategy's page leads `user` anywhere: staff see others' sessions, not their
-    strategies (common.access)."""
-    return may_act(user=user, owner_id=owner_id) or sees_all_strategies(user)
 
 
 def url(name: str, *args) -> str:

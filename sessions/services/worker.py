@@ -10,7 +10,6 @@ shows.
 """
 import logging
 import math
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
 
 from common.errors import Conflict
+from common.machine import usable_cores
 from sessions import alerts
 from sessions.models import PerformanceMetric, ResourceUsage, SessionStatus, StrategySession
 from sessions.selectors import LOG_FILE, session_run_dir
@@ -133,7 +133,7 @@ def training_threads(*, cores: int | None = None) -> int:
     if given:
         return int(given)
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = usable_cores()
     return max(1, (cores - settings.TRADEMASTER["WEB_CORES"]) // settings.Q_CLUSTER["workers"])
 
 
