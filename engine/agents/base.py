@@ -12,13 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from engine.device import resolve_device, rng_state, set_rng_state
 from engine.envs.base import BatchedEnv
 from engine.tasks import TASKS
 
-CHECKPOINT_FORMAT = 1
+# 2: the numpy RNG state is stored as plain lists. Format 1 stored it as an ndarray, which
+# weights_only loading accepts only with numpy's array constructors allowed (NUMPY_ARRAY_DATA).
+CHECKPOINT_FORMAT = 2
+# What a numpy array is rebuilt from: data constructors that run no code of the file's choosing.
+NUMPY_ARRAY_DATA = (np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32)))
 # The `tasks` of an agent that acts in any env's action space.
 ALL_TASKS: frozenset[str] = frozenset(TASKS)
 
@@ -110,8 +115,14 @@ class Agent(ABC):
         tmp.replace(path)
 
     def load(self, path: str | Path, *, restore_rng: bool = True) -> dict:
-        """Load a checkpoint written by `save`; returns it (epoch and extra included)."""
-        payload = torch.load(Path(path), map_location="cpu", weights_only=False)
+        """Load a checkpoint written by `save`; returns it (epoch and extra included).
+
+        A checkpoint is data, never code: it is read with weights_only=True, so a file that holds
+        anything but tensors and plain values (a pickle planted to run code) raises
+        pickle.UnpicklingError instead of running.
+        """
+        with torch.serialization.safe_globals(list(NUMPY_ARRAY_DATA)):
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
         if payload.get("agent") != self.name:
             raise ValueError(f"checkpoint {path} is for agent {payload.get('agent')!r}, not {self.name!r}")
         self.load_state_dict(payload["state"])

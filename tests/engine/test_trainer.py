@@ -51,7 +51,7 @@ def test_best_checkpoint_is_the_epoch_with_the_best_valid_metric(tmp_path, marke
     result = Trainer(tiny_config(best_by="total_return"), run_dir=tmp_path, market=market).fit()
     values = [m["eval/total_return"] for m in result.history]
     assert result.best_epoch == values.index(max(values)) + 1
-    saved = torch.load(result.best_checkpoint, weights_only=False)
+    saved = torch.load(result.best_checkpoint, weights_only=True)
     assert saved["epoch"] == result.best_epoch
 
 
@@ -79,7 +79,7 @@ def test_a_callback_can_pause_and_the_run_resumes_from_its_checkpoint(tmp_path, 
 
     paused = Trainer(tiny_config(), run_dir=tmp_path, market=market, callbacks=[PauseAtTwo()]).fit()
     assert paused.status == "paused" and paused.epochs_done == 2
-    assert torch.load(paused.last_checkpoint, weights_only=False)["epoch"] == 2
+    assert torch.load(paused.last_checkpoint, weights_only=True)["epoch"] == 2
     resumed = Trainer(tiny_config(), run_dir=tmp_path, market=market).fit(resume=True)
     assert [m["epoch"] for m in resumed.history] == [1.0, 2.0, 3.0]
 

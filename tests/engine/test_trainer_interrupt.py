@@ -43,7 +43,7 @@ def test_a_stop_asked_mid_epoch_ends_the_run_at_once_keeping_the_last_whole_epoc
     assert (result.status, result.epochs_done, result.interrupted_epoch) == ("stopped", 1, 2)
     assert stop.asked_at.steps_done < stop.asked_at.steps_total and stop.steps_after == 0
     assert [m["epoch"] for m in result.history] == [1.0]
-    assert torch.load(result.last_checkpoint, weights_only=False)["epoch"] == 1
+    assert torch.load(result.last_checkpoint, weights_only=True)["epoch"] == 1
 
 
 @pytest.mark.parametrize("epoch", [1, 2])
