@@ -13,7 +13,7 @@ the net does not care how many there are or in which order:
 Training is Jiang's deterministic policy gradient: the portfolio env's reward is a differentiable
 function of the weights, so the policy climbs it directly,
 
-    J = mean over stored steps of  log(w . y) + log(1 - c * sum_{i>=1} |w_i - d_i|)
+    J = mean over stored steps of  log(w . y) + log(mu(w, d)),  mu = 1 - c * sum_{i>=1} |w_i mu - d_i|
 
 with y the step's price relatives (cash 1), d the drifted weights the decision was taken from
 (observed) and c the env's transaction cost. The rollout that collects (observation, y) pairs runs
@@ -36,6 +36,7 @@ from engine.agents.base import Agent, Progress, no_progress
 from engine.agents.baselines import portfolio_actions
 from engine.agents.episodes import EpisodeStats
 from engine.envs.base import BatchedEnv, ObsLayout
+from engine.envs.portfolio_batched import rebalance_factors
 
 UNSUPPORTED_SPACE = ("{agent} is a portfolio-management agent: it needs a Box action space of N+1 logits "
                      "(cash first) and observations ending in the N+1 current weights, not {space}")
@@ -107,12 +108,12 @@ class EIIENet(nn.Module):
 
 def log_growth(weights: torch.Tensor, price_relatives: torch.Tensor, current: torch.Tensor,
                transaction_cost: float) -> torch.Tensor:
-    """Per-row log growth of the account net of costs (B,): log(w . y) + log(1 - c * turnover),
-    turnover = sum_{i>=1} |w_i - d_i|; the portfolio env's reward as a function of w."""
-    turnover = (weights[:, 1:] - current[:, 1:]).abs().sum(dim=1)
+    """Per-row log growth of the account net of costs (B,): log(w . y) + log(mu), mu the
+    self-financing rebalance factor (rebalance_factors); the portfolio env's reward as a function of w."""
+    mu = rebalance_factors(weights, current, transaction_cost)
     gross = (weights * price_relatives).sum(dim=1)
     # Floors keep the log finite on a (theoretically impossible for c < 1) full loss.
-    return gross.clamp_min(1e-12).log() + (1.0 - transaction_cost * turnover).clamp_min(1e-12).log()
+    return gross.clamp_min(1e-12).log() + mu.clamp_min(1e-12).log()
 
 
 class EIIE(Agent):

@@ -74,6 +74,29 @@ def target_weights(action: np.ndarray, params: PortfolioParams) -> np.ndarray:
     return np.concatenate(([1.0 - risky.sum()], risky))
 
 
+def rebalance_factor(w: np.ndarray, d: np.ndarray, cost_rate: float) -> float:
+    """mu = V_after / V of rebalancing from drifted weights d to target weights w (cash first), paying
+    `cost_rate` of every traded amount: the root of
+        mu = 1 - cost_rate * sum_{i>=1} |w_i * mu - d_i|,
+    i.e. the account a broker leaves after buying and selling exactly what makes each asset w_i of
+    the value *after* fees, fees paid from cash (a self-financing rebalance). The right side minus
+    mu decreases strictly (slope <= cost_rate * gross - 1 < 0), so the root is unique; f(mu) = mu - 1 +
+    cost_rate * sum|w_i mu - d_i| is convex and piecewise linear, so Newton's method from mu = 1
+    (where f >= 0) lands on it exactly after crossing at most one kink per asset.
+    """
+    w, d = w[1:], d[1:]
+    mu = 1.0
+    for _ in range(len(w) + 2):
+        gap = w * mu - d
+        f = mu - 1.0 + cost_rate * float(np.abs(gap).sum())
+        if f <= 0.0:
+            break
+        # The left derivative: at a kink (gap 0) the slope of the segment Newton moves into.
+        side = np.where(gap == 0.0, -np.sign(w), np.sign(gap))
+        mu -= f / (1.0 + cost_rate * float((w * side).sum()))
+    return mu
+
+
 def weight_clip(long_only: bool) -> tuple[float, float]:
     """Bounds of the drifted weights in the observation. A long-only book stays in the simplex, so
     [0, 1] only removes float rounding. A long-short book can drift to any exposure; beyond 10x the
@@ -125,10 +148,14 @@ class PortfolioManagementEnv(gym.Env):
     ## Reward
     With value V and drifted weights d at bar t (an episode starts all cash: d = [1, 0..0],
     V = initial_cash), and target weights w:
-        turnover = sum_{i>=1} |w_i - d_i|;  V_after = V * (1 - transaction_cost * turnover)
+        mu solves mu = 1 - c * sum_{i>=1} |w_i mu - d_i|  (c = transaction_cost; rebalance_factor)
+        V_after = V * mu;  turnover = sum_{i>=1} |w_i - d_i / mu|  (traded value / V_after)
         y = [1, close[t+1] / close[t]];      growth = w . y;  V' = V_after * growth
         d' = w * y / growth;                 reward = log(V' / V)
-    i.e. the log growth of the account net of costs, with V'/V floored at 1e-9 inside the log.
+    i.e. the log growth of the account net of costs, with V'/V floored at 1e-9 inside the log. The
+    rebalance is what a broker does: asset i is bought or sold until it is w_i of the value left
+    after the fees, fees paid from cash, so a paper account trading the same targets at the same
+    closes ends with the same value.
 
     ## Episode End
     truncated=True on the step that reaches bar end-1, or after `episode_length` steps when set
@@ -137,8 +164,9 @@ class PortfolioManagementEnv(gym.Env):
     terminated=True on ruin: V' <= 0 or costs eating the whole value (possible only long-short).
 
     ## Info
-    portfolio_value (V'), weights (w, after the rebalance), turnover, cost (currency, V *
-    transaction_cost * turnover), return (V'/V - 1), price_relatives (y), date (ISO string of bar
+    portfolio_value (V'), weights (w, after the rebalance), turnover (the traded value as a fraction
+    of the rebalanced book: 1 for all cash into assets), cost (currency, V - V_after =
+    V_after * transaction_cost * turnover), return (V'/V - 1), price_relatives (y), date (ISO string of bar
     t+1), bar (t+1). reset's info has portfolio_value, weights (d), date and bar of t0.
     """
 
@@ -199,9 +227,10 @@ class PortfolioManagementEnv(gym.Env):
         w = target_weights(a, p)
         if np.abs(w - d).max() <= p.no_trade_band:
             w = d.copy()
-        turnover = float(np.abs(w[1:] - d[1:]).sum())
-        cost = value * p.transaction_cost * turnover
-        after = value - cost
+        mu = rebalance_factor(w, d, p.transaction_cost)
+        turnover = float(np.abs(w[1:] - d[1:] / mu).sum())
+        after = value * mu
+        cost = value - after
         y = np.concatenate(([1.0], self._close[t + 1] / self._close[t]))
         growth = float(w @ y)
         new_value = after * growth

@@ -29,6 +29,29 @@ from engine.envs.base import ObsLayout
 from engine.envs.portfolio import MIN_GROWTH, PortfolioParams, default_market, pin_bound, portfolio_spaces, weight_clip
 
 
+def rebalance_factors(w: torch.Tensor, d: torch.Tensor, cost_rate: float) -> torch.Tensor:
+    """(B,) V_after / V of rebalancing each row from d to w (B, N+1, cash first):
+    engine.envs.portfolio.rebalance_factor, row-wise, in w's dtype.
+
+    Newton's steps stop once every row has reached its root; a row that has stays put (f <= 0).
+    Differentiable in w and d (EIIE climbs it): on the linear piece holding the root, the last step
+    taken is the root as a function of w and d, so its gradient is the root's."""
+    w, d = w[:, 1:], d[:, 1:]
+    mu = torch.ones(w.shape[0], dtype=w.dtype, device=w.device)
+    if cost_rate == 0.0:
+        return mu
+    for _ in range(w.shape[1] + 2):
+        gap = w * mu.unsqueeze(1) - d
+        f = mu - 1.0 + cost_rate * gap.abs().sum(dim=1)
+        moving = f > 0.0
+        if not bool(moving.any()):
+            break
+        # The left derivative: at a kink (gap 0) the slope of the segment Newton moves into.
+        side = torch.where(gap == 0.0, -torch.sign(w), torch.sign(gap)).detach()
+        mu = torch.where(moving, mu - f / (1.0 + cost_rate * (w * side).sum(dim=1)), mu)
+    return mu
+
+
 class BatchedPortfolioManagementEnv:
     """`num_envs` copies of PortfolioManagementEnv on `device`.
 
@@ -116,6 +139,10 @@ class BatchedPortfolioManagementEnv:
         risky = r / r.abs().sum(dim=1, keepdim=True).clamp_min(1.0)
         return torch.cat((1.0 - risky.sum(dim=1, keepdim=True), risky), dim=1)
 
+    def rebalance_factor(self, w: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """(B,) float64 V_after / V of each row (see rebalance_factors)."""
+        return rebalance_factors(w, d, float(self.params.transaction_cost))
+
     def step(self, actions: torch.Tensor):
         expected = (self.num_envs, self.obs_layout.n_extra)
         if tuple(actions.shape) != expected:
@@ -125,9 +152,10 @@ class BatchedPortfolioManagementEnv:
         w = self.target_weights(actions)
         hold = (w - d).abs().amax(dim=1, keepdim=True) <= p.no_trade_band
         w = torch.where(hold, d, w)
-        turnover = (w[:, 1:] - d[:, 1:]).abs().sum(dim=1)
-        cost = value * p.transaction_cost * turnover
-        after = value - cost
+        mu = self.rebalance_factor(w, d)
+        turnover = (w[:, 1:] - d[:, 1:] / mu.unsqueeze(1)).abs().sum(dim=1)
+        after = value * mu
+        cost = value - after
         y = self._rel.index_select(0, self._pos)
         wy = w * y
         growth = wy.sum(dim=1)

@@ -10,6 +10,7 @@ from engine.agents.baselines import CRP, TWAP, BuyAndHold, RandomAgent
 from engine.data.market import MarketData
 from engine.data.synthetic import synthetic_market
 from engine.envs.execution_batched import BatchedOrderExecutionEnv
+from engine.envs.portfolio import rebalance_factor
 from engine.envs.portfolio_batched import BatchedPortfolioManagementEnv
 from engine.envs.trading_batched import BatchedAlgorithmicTradingEnv
 
@@ -101,11 +102,16 @@ def test_crp_turnover_at_each_bar_is_the_drift_back_to_equal_weights():
     n = 4
     close = market.close
     y = close[1:] / close[:-1]
-    # After a bar at equal weights the risky weights have drifted to y_i / sum_j y_j (costs shrink
-    # every holding alike); restoring 1/N trades sum_i |1/N - y_i / sum_j y_j|. The first bar buys
-    # from all cash: turnover 1.
-    drift_back = np.abs(1 / n - y / y.sum(axis=1, keepdims=True)).sum(axis=1)
-    expected = np.concatenate(([1.0], drift_back[:len(infos) - 1]))
+    # After a bar at equal weights the risky weights have drifted to d_i = y_i / sum_j y_j (costs shrink
+    # every holding alike); restoring 1/N of what is left after the fee (mu, the self-financing root)
+    # trades sum_i |1/N - d_i / mu| of the rebalanced book. The first bar buys from all cash: turnover 1.
+    drifted = y / y.sum(axis=1, keepdims=True)
+    target = np.array([0.0] + [1 / n] * n)
+    drift_back = []
+    for d in drifted[:len(infos) - 1]:
+        mu = rebalance_factor(target, np.concatenate(([0.0], d)), 0.002)
+        drift_back.append(np.abs(1 / n - d / mu).sum())
+    expected = np.concatenate(([1.0], drift_back))
     turnover = np.array([float(i["turnover"][0]) for i in infos])
     np.testing.assert_allclose(turnover, expected, rtol=1e-9, atol=1e-12)
     for info in infos:

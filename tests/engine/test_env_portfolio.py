@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 import engine  # noqa: F401  (registers the gymnasium ids)
 from engine.data.market import MarketData
 from engine.data.synthetic import synthetic_market
-from engine.envs.portfolio import PortfolioManagementEnv, PortfolioParams
+from engine.envs.portfolio import PortfolioManagementEnv, PortfolioParams, rebalance_factor
 from engine.envs.portfolio_batched import BatchedPortfolioManagementEnv
 
 DJ30_TRAIN = "/work/shared/data/dj30/train.csv"
@@ -97,30 +97,38 @@ def test_two_steps_on_a_hand_made_market_give_the_hand_computed_accounting():
     np.testing.assert_array_equal(obs, [0.0, 1.0, 1.0, 0.0, 0.0])  # features of bar 0, all cash
     assert info["bar"] == 0
 
-    # Logits [0, ln 2, 0] -> softmax [1/4, 1/2, 1/4].
+    # Logits [0, ln 2, 0] -> softmax [1/4, 1/2, 1/4]. Buying 3/4 of what is left after the fee:
+    # mu = 1 - 0.01 * 0.75 * mu, so mu = 1 / 1.0075 and the fee is 1e6 * (1 - mu).
     obs, reward, terminated, truncated, info = env.step(np.array([0.0, math.log(2.0), 0.0]))
+    mu = 1.0 / 1.0075
     np.testing.assert_allclose(info["weights"], [0.25, 0.5, 0.25], rtol=1e-12)
-    assert info["turnover"] == pytest.approx(0.75, rel=1e-12)  # from all cash to 3/4 invested
-    assert info["cost"] == pytest.approx(7_500.0, rel=1e-12)  # 1e6 * 0.01 * 0.75
+    assert info["turnover"] == pytest.approx(0.75, rel=1e-12)  # 3/4 of the value after the fee
+    assert info["cost"] == pytest.approx(1e6 * 0.0075 / 1.0075, rel=1e-12)  # 7,444.17
+    # The fee is exactly 1% of what was bought: the account a broker would leave.
+    assert info["cost"] == pytest.approx(0.01 * 0.75 * 1e6 * mu, rel=1e-12)
     np.testing.assert_allclose(info["price_relatives"], [1.0, 1.1, 0.9], rtol=1e-12)
-    # growth = 0.25 + 0.5 * 1.1 + 0.25 * 0.9 = 1.025; V' = 992,500 * 1.025
-    assert info["portfolio_value"] == pytest.approx(1_017_312.5, rel=1e-12)
-    assert reward == pytest.approx(math.log(1.0173125), rel=1e-12)
-    assert info["return"] == pytest.approx(0.0173125, rel=1e-9)
+    # growth = 0.25 + 0.5 * 1.1 + 0.25 * 0.9 = 1.025; V' = 1e6 * mu * 1.025
+    v1 = 1e6 * mu * 1.025
+    assert info["portfolio_value"] == pytest.approx(v1, rel=1e-12)
+    assert reward == pytest.approx(math.log(v1 / 1e6), rel=1e-12)
+    assert info["return"] == pytest.approx(v1 / 1e6 - 1.0, rel=1e-9)
     assert (terminated, truncated) == (False, False)
     assert info["bar"] == 1 and info["date"].startswith("2020-01-02")
     drifted = np.array([0.25, 0.55, 0.225]) / 1.025
     np.testing.assert_allclose(obs, np.concatenate(([2.0, 3.0], drifted)), rtol=1e-6)
 
-    # Cash logit at the bound -> cash pinned to exactly 0, the rest split equally.
+    # Cash logit at the bound -> cash pinned to exactly 0, the rest split equally. Asset 1 is sold
+    # down and asset 2 bought up to half of the value after fees each: the fee is 1% of
+    # (d1 - mu/2) + (mu/2 - d2) = d1 - d2 of the value, whatever mu is.
     obs, reward, terminated, truncated, info = env.step(np.array([-10.0, 0.0, 0.0]))
     np.testing.assert_array_equal(info["weights"], [0.0, 0.5, 0.5])
-    # turnover = |0.5 - 0.55/1.025| + |0.5 - 0.225/1.025| = (0.0375 + 0.2875) / 1.025
-    assert info["turnover"] == pytest.approx(0.325 / 1.025, rel=1e-12)
-    assert info["cost"] == pytest.approx(3_225.625, rel=1e-12)  # 992,500 * 0.01 * 0.325
-    # both assets rise 10%: V' = (1,017,312.5 - 3,225.625) * 1.1
-    assert info["portfolio_value"] == pytest.approx(1_115_495.5625, rel=1e-12)
-    assert reward == pytest.approx(math.log(1_115_495.5625 / 1_017_312.5), rel=1e-12)
+    mu2 = 1.0 - 0.01 * 0.325 / 1.025
+    assert info["turnover"] == pytest.approx(0.325 / 1.025 / mu2, rel=1e-12)
+    assert info["cost"] == pytest.approx(v1 * 0.01 * 0.325 / 1.025, rel=1e-12)
+    # both assets rise 10%
+    v2 = (v1 - v1 * 0.01 * 0.325 / 1.025) * 1.1
+    assert info["portfolio_value"] == pytest.approx(v2, rel=1e-12)
+    assert reward == pytest.approx(math.log(v2 / v1), rel=1e-12)
     assert (terminated, truncated) == (False, True)  # bar 2 is the last bar
     np.testing.assert_allclose(obs[2:], [0.0, 0.5, 0.5], rtol=1e-7)
 
@@ -169,15 +177,15 @@ def test_holding_the_drifted_equal_weights_at_zero_cost_is_buy_and_hold():
     assert info["portfolio_value"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_costs_above_the_account_value_are_ruin_in_both_envs():
-    market = hand_market([[10.0], [10.0], [10.0], [10.0]], np.zeros((4, 1, 1)))
+def test_a_short_wiped_out_by_a_rise_is_ruin_in_both_envs():
+    # Short all of it at 10, then the price triples: the account owes more than it holds.
+    market = hand_market([[10.0], [10.0], [30.0], [30.0]], np.zeros((4, 1, 1)))
     params = PortfolioParams(window=1, long_only=False, transaction_cost=0.9)
     all_in, all_short = np.array([0.0, 10.0]), np.array([0.0, -10.0])
     env = PortfolioManagementEnv(market, params=params)
     env.reset(seed=0)
-    _, _, terminated, _, info = env.step(all_in)  # turnover 1: pays 90%, survives with 10%
-    assert not terminated and info["portfolio_value"] == pytest.approx(100_000.0)
-    # From +1 to -1: turnover 2, cost 180% of the value.
+    _, _, terminated, _, info = env.step(all_in)  # buys with what is left after a 90% fee: mu = 1/1.9
+    assert not terminated and info["portfolio_value"] == pytest.approx(1e6 / 1.9)
     _, reward, terminated, truncated, _ = env.step(all_short)
     assert (terminated, truncated) == (True, False)
     assert reward == pytest.approx(math.log(1e-9))
@@ -190,6 +198,21 @@ def test_costs_above_the_account_value_are_ruin_in_both_envs():
     assert terminated.tolist() == [True, False] and truncated.tolist() == [False, False]
     assert reward[0].item() == pytest.approx(math.log(1e-9), rel=1e-6)
     torch.testing.assert_close(obs[0], start_obs[0])  # the ruined copy was reset
+
+
+def test_the_rebalance_factor_is_the_self_financing_root():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(1, 8))
+        w = rng.dirichlet(np.ones(n + 1))
+        d = rng.dirichlet(np.ones(n + 1))
+        c = float(rng.choice([0.0, 1e-4, 0.001, 0.05, 0.5]))
+        mu = rebalance_factor(w, d, c)
+        assert mu == pytest.approx(1.0 - c * np.abs(w[1:] * mu - d[1:]).sum(), abs=1e-14)
+        batched = BatchedPortfolioManagementEnv(synthetic_market(n_assets=n, n_periods=40), num_envs=1,
+                                                device="cpu", transaction_cost=c)
+        as_rows = batched.rebalance_factor(torch.tensor(w[None]), torch.tensor(d[None]))
+        assert as_rows.item() == pytest.approx(mu, abs=1e-15)
 
 
 def run_single(env: PortfolioManagementEnv, actions: np.ndarray):
