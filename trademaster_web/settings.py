@@ -125,12 +125,13 @@ INSTALLED_APPS = [
     # a CDN, so the docs work offline.
     "ninja",
     # The project's apps, lower layers first: accounts (who), strategies (what), sessions (running
-    # it), trading and risk (deploying it). Each imports only those above it in this list.
+    # it), risk (the checks every order passes), trading (deploying it). Each imports only those above
+    # it in this list.
     "accounts",
     "strategies",
     "sessions.apps.TrainingSessionsConfig",
-    "trading",
     "risk",
+    "trading",
 ]
 
 MIDDLEWARE = [
@@ -261,6 +262,18 @@ TRADEMASTER = {
     # doubling to at most DATABASE_BACKOFF_SECONDS[1], for at most DATABASE_WAIT_SECONDS in all.
     "DATABASE_WAIT_SECONDS": 600,
     "DATABASE_BACKOFF_SECONDS": (0.5, 15.0),
+    # Trading (the `manage.py trade` process). A deployment is held by one process at a time through
+    # a lease it renews with its heartbeat; another process takes a deployment over once its lease
+    # has expired, or at once when the holder runs on the same host and its process is gone.
+    "TRADE_LEASE_SECONDS": 30,
+    "TRADE_HEARTBEAT_SECONDS": 5,
+    # The longest the trading loop sleeps between looks at its deployments and for new ones: how soon a
+    # new deployment starts and a pause or stop is seen when no bar is due.
+    "TRADE_IDLE_SECONDS": float(os.environ.get("TRADEMASTER_TRADE_IDLE_SECONDS", "0.5")),
+    # Where a deployment keeps its copy of the checkpoint it trades.
+    "DEPLOYMENTS_DIR": BASE_DIR / "var" / "deployments",
+    # The Fernet key sealing exchange API keys in the database (trading.credentials); "" refuses to store any.
+    "EXCHANGE_KEY": os.environ.get("TRADEMASTER_EXCHANGE_KEY", ""),
 }
 
 # The channel layer only fans a session's new rows out to its viewers inside one daphne process: the

@@ -168,3 +168,23 @@ def tiny_strategy(user, make_strategy) -> Strategy:
 def fast_poll(settings):
     """Live streams that read the database every 10 ms: a test waits for a message, not a tick."""
     settings.TRADEMASTER = {**settings.TRADEMASTER, "STREAM_POLL_SECONDS": 0.01, "STREAM_STATUS_POLL_SECONDS": 0.01}
+
+
+@pytest.fixture
+def deployments_dir(settings, tmp_path) -> Path:
+    """DEPLOYMENTS_DIR in tmp_path, and a trading loop that looks for work at once (no idle wait)."""
+    directory = tmp_path / "deployments"
+    settings.TRADEMASTER = {**settings.TRADEMASTER, "DEPLOYMENTS_DIR": directory, "TRADE_IDLE_SECONDS": 0.0}
+    return directory
+
+
+@pytest.fixture
+def trained_session(user, make_strategy, runs_dir, deployments_dir):
+    """A completed one-epoch training session of a tiny portfolio strategy, with its best checkpoint."""
+    from sessions.services import session_submit
+    from tests.platform.session_helpers import run_here
+
+    session = session_submit(strategy=make_strategy(user, epochs=1), user=user, enqueue=False)
+    done = run_here(session)
+    assert done.status == "completed", done.error
+    return done

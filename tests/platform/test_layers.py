@@ -9,7 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Lowest first; a package may import itself and those before it, never one after it.
-LAYERS = ("engine", "common", "accounts", "strategies", "sessions", "trading", "risk", "trademaster_web")
+# risk sits below trading: the trading loop asks risk.controller.validate_trading_request about every
+# order before a broker sees it, and the risk checks are plain functions over plain data.
+LAYERS = ("engine", "common", "accounts", "strategies", "sessions", "risk", "trading", "trademaster_web")
 
 
 def imported_packages(package: str) -> dict[str, set[str]]:
