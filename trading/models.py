@@ -2,6 +2,7 @@
 equity. Money and quantities are float64 (the engine's own numbers, stored and read back bit for bit,
 so the record reconciles with a broker exactly); pages show them to the cent."""
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 
@@ -19,8 +20,8 @@ class ExchangeAccount(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exchange_accounts")
     name = models.CharField(max_length=100)
     exchange = models.CharField(max_length=50, help_text="ccxt exchange id, e.g. binance")
-    base_url = models.URLField(
-        max_length=300, blank=True,
+    base_url = models.CharField(
+        max_length=300, blank=True, validators=[URLValidator(schemes=["http", "https"])],
         help_text="The exchange's API address when it is not the public one (a testnet); empty: the exchange's own",
     )
     quote = models.CharField(max_length=16, default="USDT", help_text="The currency the account is valued in")
@@ -257,6 +258,20 @@ class EquityPoint(models.Model):
         ordering = ["bar_index"]
         constraints = [models.UniqueConstraint(fields=["deployment", "bar_index"], name="equity_point_once")]
         indexes = [models.Index(fields=["deployment", "id"], name="equity_deployment_id_idx")]
+
+
+class TradingWorker(models.Model):
+    """A running `manage.py trade` process, so that processes can split the deployments fairly and see
+    when one of them is gone (its heartbeat stops, or its pid is dead on the same host)."""
+
+    owner = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.owner} on {self.host} (pid {self.pid})"
 
 
 class DeploymentEvent(models.Model):

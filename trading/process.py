@@ -33,7 +33,7 @@ from risk.controller import NO_LIMITS, validate_trading_request
 from sessions.services.watchdog import process_alive, this_host
 from sessions.services.worker import one_line
 from trading.ledger import adopt_opening_positions, mark, record_refusal, record_update
-from trading.models import ACTIVE_DEPLOYMENT_STATUSES, Deployment, DeploymentEvent, DeploymentStatus
+from trading.models import ACTIVE_DEPLOYMENT_STATUSES, Deployment, DeploymentEvent, DeploymentStatus, TradingWorker
 from trading.runtime import DeploymentBroken, Runtime, build_runtime, reconcile
 from trading.services.transitions import DeploymentTransitionConflict, deployment_transition
 
@@ -64,13 +64,17 @@ class TradingProcess:
 
     # The loop ------------------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, *, on_ready=None) -> None:
+        """Tick until `stop` is set; `on_ready()` is called after the first tick (registered, first
+        deployments claimed)."""
         torch.set_num_threads(1)  # one small forward pass per bar; the cores are the trainings'
         log.info("trading process %s on %s (pid %s) started", self.owner, self.host, self.pid)
         try:
-            while not stop.is_set():
+            wait = self.tick()
+            if on_ready is not None:
+                on_ready()
+            while not stop.wait(wait):
                 wait = self.tick()
-                stop.wait(wait)
         finally:
             self.release_all()
             log.info("trading process %s stopped", self.owner)
@@ -163,15 +167,29 @@ class TradingProcess:
                       .exclude(pk__in=list(self.runtimes))
                       .values_list("pk", "lease_owner", "lease_host", "lease_pid", "lease_expires_at", "heartbeat_at"))
         started = []
+        room = self._fair_share(now) - Deployment.objects.filter(lease_owner=self.owner).count()
         for pk, owner, host, pid, expires, beat in candidates:
             if owner != self.owner:
+                if room <= 0:
+                    continue
                 if owner and not self._lost(host=host, pid=pid, expires=expires, beat=beat, now=now):
                     continue
                 if not self._take(pk, previous=owner, now=now):
                     continue
+                room -= 1
             started.append(pk)
             self._start(pk, previous=(owner, host, pid) if owner != self.owner else ("", "", None))
         return started
+
+    def _fair_share(self, now) -> int:
+        """How many deployments this process should hold: the active ones divided among the trading
+        processes alive (rounded up), so that two processes split them instead of the first taking all.
+        A process that died stops counting, and the others' shares grow to take its deployments."""
+        active = Deployment.objects.filter(status__in=[*ACTIVE_DEPLOYMENT_STATUSES, _S.HALTED]).count()
+        workers = TradingWorker.objects.exclude(owner=self.owner).values_list("host", "pid", "heartbeat_at")
+        alive = 1 + sum(not self._lost(host=host, pid=pid, expires=beat + self.lease, beat=beat, now=now)
+                        for host, pid, beat in workers)
+        return -(-active // alive)
 
     def _lost(self, *, host: str, pid: int | None, expires, beat, now) -> bool:
         if expires is None or expires < now:
@@ -245,8 +263,11 @@ class TradingProcess:
             pass  # stopped meanwhile
 
     def heartbeat(self) -> None:
-        """Renew the lease of every deployment held; forget those another process took meanwhile."""
+        """Say this process lives, renew the lease of every deployment held, and forget those another
+        process took meanwhile."""
         now = timezone.now()
+        TradingWorker.objects.update_or_create(owner=self.owner, defaults={"host": self.host, "pid": self.pid,
+                                                                           "heartbeat_at": now})
         Deployment.objects.filter(lease_owner=self.owner).update(heartbeat_at=now, lease_expires_at=now + self.lease)
         held = set(Deployment.objects.filter(lease_owner=self.owner).values_list("pk", flat=True))
         for pk in set(self.runtimes) - held:
@@ -271,6 +292,7 @@ class TradingProcess:
         for pk in list(self.runtimes):
             self.runtimes.pop(pk).feed.close()
         Deployment.objects.filter(lease_owner=self.owner).update(lease_owner="", lease_expires_at=None)
+        TradingWorker.objects.filter(owner=self.owner).delete()
 
 
 def _last_bar(deployment: Deployment) -> int:

@@ -23,7 +23,10 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         process = TradingProcess(owner=owner)
-        # Said on stdout once the process serves, for whoever started it (make run, the tests).
-        self.stdout.write(f"trading process {process.owner} ready", ending="\n")
-        self.stdout.flush()
-        process.run(stop)
+
+        def ready():
+            # Said on stdout once the process serves, for whoever started it (make run, the tests).
+            self.stdout.write(f"trading process {process.owner} ready")
+            self.stdout.flush()
+
+        process.run(stop, on_ready=ready)
