@@ -1,13 +1,15 @@
-# TradeMaster Web: one image for the web server and the workers (bin/entrypoint).
+# TradeMaster Web: one image for the web server, the workers and the trading process (bin/entrypoint).
 #
 #   docker build -t trademaster .
 #   docker run -p 8000:8000 --env-file prod.env -v trademaster-var:/app/var trademaster web
 #   docker run --env-file prod.env -v trademaster-var:/app/var trademaster worker
+#   docker run --env-file prod.env -v trademaster-var:/app/var trademaster trade
 #   docker run --env-file prod.env -v trademaster-var:/app/var trademaster seed     (optional demo)
 #
 # prod.env: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL (PostgreSQL: the web server and the
-# workers are separate containers), and DJANGO_CSRF_TRUSTED_ORIGINS behind HTTPS. The web server and the
-# workers must share /app/var: imported datasets (var/data) and training runs (var/runs) live there.
+# workers are separate containers), DJANGO_CSRF_TRUSTED_ORIGINS behind HTTPS, and TRADEMASTER_EXCHANGE_KEY
+# (a Fernet key sealing exchange API keys). The containers must share /app/var: imported datasets
+# (var/data), training runs (var/runs) and deployed checkpoints (var/deployments) live there.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
