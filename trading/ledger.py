@@ -56,9 +56,9 @@ def record_fill(deployment: Deployment, fill: Fill, bar: Bar) -> bool:
     order = OrderRow.objects.get(deployment=deployment, client_order_id=fill.client_order_id)
     FillRow.objects.create(deployment=deployment, order=order, fill_id=fill.fill_id, symbol=fill.symbol,
                            side=fill.side, quantity=fill.quantity, price=fill.price, fee=fill.fee,
-                           time=fill.time or bar.time)
+                           fee_base=fill.fee_base, time=fill.time or bar.time)
     position, _ = PositionRow.objects.get_or_create(deployment=deployment, symbol=fill.symbol)
-    position.quantity = position.quantity + fill.signed_quantity
+    position.quantity = position.quantity + fill.position_change
     position.last_price = fill.price
     position.save(update_fields=["quantity", "last_price", "updated_at"])
     return True

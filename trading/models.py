@@ -213,7 +213,8 @@ class Fill(models.Model):
     side = models.CharField(max_length=4)
     quantity = models.FloatField()
     price = models.FloatField()
-    fee = models.FloatField()
+    fee = models.FloatField(help_text="Paid from cash, in the account's currency")
+    fee_base = models.FloatField(default=0.0, help_text="Paid in the traded asset, in its units (a venue's choice)")
     time = models.CharField(max_length=32, help_text="The bar's (paper) or the venue's (live) time")
     recorded_at = models.DateTimeField(auto_now_add=True)
 

@@ -23,6 +23,7 @@ CHECKSUM_MISMATCH = (
     "refusing to load it"
 )
 CHECKPOINT_GONE = "the checkpoint of deployment {pk} is missing"
+FEATURES_DIFFER = "the live feed's features ({given}) are not those the strategy was trained on ({trained})"
 NEVER_SENT = "never reached the broker: the trading process stopped before sending it"
 POSITION_DIFFERS = "position {symbol}: the record holds {recorded!r}, the broker {actual!r}"
 CASH_DIFFERS = "cash: the record holds {recorded!r}, the broker {actual!r}"
@@ -66,13 +67,24 @@ def build_runtime(deployment: Deployment) -> Runtime:
         feed = ReplayFeed(policy.market, range(deployment.replay_start, deployment.replay_stop),
                           bars_per_second=deployment.bars_per_second, start_after=deployment.last_bar)
     else:
-        from engine.live.exchange import ExchangeFeed
-
-        feed = ExchangeFeed(exchange, tuple(deployment.symbols), timeframe=deployment.timeframe)
+        feed = _live_feed(deployment, config, exchange)
         policy = Policy.load(config, checkpoint=checkpoint, market=feed.market())
     paper = deployment.mode == Deployment.Mode.PAPER
     broker = _paper_broker(deployment, config) if paper else _live_broker(deployment, exchange)
     return Runtime(deployment_id=deployment.pk, policy=policy, feed=feed, broker=broker, paper=paper)
+
+
+def _live_feed(deployment: Deployment, config: RunConfig, exchange) -> Feed:
+    """The exchange's closed bars, with the features the strategy was trained on (or DeploymentBroken)."""
+    from engine.live.exchange import ExchangeFeed
+
+    trained = load_dataset(config.dataset, task=config.task).feature_names
+    feed = ExchangeFeed(exchange, tuple(deployment.symbols), timeframe=deployment.timeframe,
+                        history=max(200, config.env_params().window + 1), adjusted_close="zadjcp" in trained)
+    given = feed.market().feature_names
+    if given != trained:
+        raise DeploymentBroken(FEATURES_DIFFER.format(given=", ".join(given), trained=", ".join(trained)))
+    return feed
 
 
 def _paper_broker(deployment: Deployment, config: RunConfig) -> PaperBroker:

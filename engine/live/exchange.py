@@ -197,6 +197,7 @@ class ExchangeBroker:
         held = self._orders.get(request.client_order_id)
         if held is not None:
             return Update(orders=[held])
+        request = self._to_precision(request)
         refusal = self._refusal(request)
         if refusal:
             return Update(orders=[self._keep_rejected(request, refusal)])
@@ -212,6 +213,19 @@ class ExchangeBroker:
         order = self._keep(Order(request=request), info)
         fills, fee_changed = self._poll_fills()
         return Update(orders=[fee_changed.get(order.client_order_id, order)], fills=fills)
+
+    def _to_precision(self, request: OrderRequest) -> OrderRequest:
+        """`request` with its quantity cut down to the venue's lot step (ccxt's amount_to_precision
+        truncates): a policy's target is any float, a venue takes whole lots only. What is placed is what
+        the order records. A quantity below one lot is left as it is, for the venue to refuse in its words."""
+        try:
+            self.exchange.load_markets()
+            amount = float(self.exchange.amount_to_precision(request.symbol, request.quantity))
+        except _UNSURE as exc:
+            raise _unavailable(self.exchange, exc, "the markets were not loaded; nothing was sent") from exc
+        except (ccxt.ExchangeError, ValueError, KeyError):
+            return request
+        return dataclasses.replace(request, quantity=amount) if amount > 0 else request
 
     def cancel(self, client_order_id: str) -> Update:
         order = self.get_order(client_order_id)
@@ -365,30 +379,33 @@ class ExchangeBroker:
             client_order_id = self._by_venue_id.get((symbol, str(trade.get("order"))))
             if client_order_id is None or str(trade["id"]) in self._fill_ids:
                 continue  # another client's trade on this account, or one already recorded
+            fee, fee_base = self._fee(trade, symbol)
             fill = Fill(fill_id=str(trade["id"]), client_order_id=client_order_id, symbol=symbol, side=trade["side"],
-                        quantity=float(trade["amount"]), price=float(trade["price"]),
-                        fee=self._fee_in_quote(trade, symbol), time=_iso(trade["timestamp"]))
+                        quantity=float(trade["amount"]), price=float(trade["price"]), fee=fee, fee_base=fee_base,
+                        time=_iso(trade["timestamp"]))
             self._fills.append(fill)
             self._fill_ids.add(fill.fill_id)
             self._filled_by_fills[client_order_id] = self._filled_by_fills.get(client_order_id, 0.0) + fill.quantity
             fills.append(fill)
         return fills
 
-    def _fee_in_quote(self, trade: dict, symbol: str) -> float:
+    def _fee(self, trade: dict, symbol: str) -> tuple[float, float]:
+        """(fee in the quote currency, fee in the base asset's units): what the trade took from cash and
+        from the position, so the record's cash and positions stay the venue's balances."""
         fee = trade.get("fee") or {}
         cost, currency = float(fee.get("cost") or 0.0), fee.get("currency")
         if not cost or currency == self.quote:
-            return cost
+            return cost, 0.0
         if currency == self.exchange.market(symbol)["base"]:
-            return cost * float(trade["price"])
+            return 0.0, cost
         log.warning(FEE_NOT_CONVERTED, trade["id"], symbol, currency)
-        return 0.0
+        return 0.0, 0.0
 
     def _refresh_fees(self, client_order_ids: set[str]) -> dict[str, Order]:
         """Orders whose fees (the sum of their fills' fees) changed, updated; the status is untouched."""
         changed = {}
         for client_order_id in client_order_ids:
-            fees = math.fsum(f.fee for f in self._fills if f.client_order_id == client_order_id)
+            fees = math.fsum(f.fee_value for f in self._fills if f.client_order_id == client_order_id)
             order = self._orders[client_order_id]
             if fees != order.fees:
                 self._orders[client_order_id] = changed[client_order_id] = dataclasses.replace(order, fees=fees)
@@ -416,11 +433,15 @@ class ExchangeFeed:
     poll return None and try again `retry_s` later; the first successful poll loads the history too.
 
     clock: seconds since the epoch; the exchange's clock when it is known to differ from this host's.
+    adjusted_close: also give an "adjcp" price equal to the close (an exchange's prices need no
+        adjustment for splits or dividends), so the features match a dataset that has adjusted closes.
     """
 
     def __init__(self, exchange: ccxt.Exchange, symbols: Iterable[str], *, timeframe: str = "1m",
-                 history: int = 200, clock: Callable[[], float] = time.time, retry_s: float = RETRY_S):
+                 history: int = 200, clock: Callable[[], float] = time.time, retry_s: float = RETRY_S,
+                 adjusted_close: bool = False):
         self.exchange = exchange
+        self.adjusted_close = adjusted_close
         self.symbols = tuple(symbols)
         self.timeframe = timeframe
         self._step = int(exchange.parse_timeframe(timeframe) * 1000)
@@ -528,6 +549,8 @@ class ExchangeFeed:
     def _build(self, n: int) -> MarketData:
         values = np.array(self._values[:n], dtype=np.float64).reshape(n, len(self.symbols), 5)
         prices = {k: values[:, :, j].copy() for j, k in enumerate(("open", "high", "low", "close", "volume"))}
+        if self.adjusted_close:
+            prices["adjcp"] = prices["close"].copy()
         names, features = price_features(prices)
         frequency = FREQUENCIES.get(self.timeframe, "irregular")
         per_year = (periods_per_year(frequency, "crypto") if frequency in SPACING

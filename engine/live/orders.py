@@ -122,9 +122,11 @@ def order_transition(order: Order, to: str, **changes) -> Order:
 
 @dataclass(frozen=True)
 class Fill:
-    """One execution: `quantity` > 0 of `symbol` at `price`, paying `fee` (in the account's currency).
+    """One execution: `quantity` > 0 of `symbol` at `price`.
 
-    fill_id is unique per broker (the venue's trade id), so recording fills twice is detectable.
+    fee: paid from cash, in the account's currency. fee_base: paid in the traded asset itself, in its
+    units (a venue taking a buy's fee out of what it bought): the position moves by the signed quantity
+    less that. fill_id is unique per broker (the venue's trade id), so recording fills twice is detectable.
     """
 
     fill_id: str
@@ -135,10 +137,21 @@ class Fill:
     price: float
     fee: float
     time: str = ""  # ISO timestamp of the bar (paper) or the venue's trade time (live)
+    fee_base: float = 0.0
 
     @property
     def signed_quantity(self) -> float:
         return self.quantity if self.side == "buy" else -self.quantity
+
+    @property
+    def position_change(self) -> float:
+        """What the fill does to the position: the signed quantity less a fee taken in the asset."""
+        return self.signed_quantity - self.fee_base
+
+    @property
+    def fee_value(self) -> float:
+        """The whole fee in the account's currency (a fee in the asset valued at the fill's price)."""
+        return self.fee + self.fee_base * self.price
 
     @property
     def notional(self) -> float:

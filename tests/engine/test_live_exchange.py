@@ -114,7 +114,8 @@ def test_a_market_buy_fills_at_the_last_close_and_cash_and_positions_follow(brok
     assert (order.status, order.filled_quantity, order.average_price) == (OrderStatus.FILLED, 0.5, 40_000.0)
     assert (order.broker_order_id, order.fees) == ("1", 20.0)  # 0.1% of 0.5 BTC, charged in BTC, at 40 000
     assert update.fills == [Fill(fill_id="1", client_order_id="b1", symbol="BTC/USDT", side="buy", quantity=0.5,
-                                 price=40_000.0, fee=20.0, time="2024-01-01T00:30:30+00:00")]
+                                 price=40_000.0, fee=0.0, fee_base=0.0005, time="2024-01-01T00:30:30+00:00")]
+    assert update.fills[0].position_change == 0.4995 and update.fills[0].fee_value == 20.0
     account = broker.account()
     assert account.cash == 30_000.0
     assert account.positions == {"BTC/USDT": 1.4995, "ETH/USDT": 0.0}
@@ -247,7 +248,7 @@ def test_a_partial_fill_is_partially_filled_then_filled_on_a_later_sync(broker, 
 
     (order,) = update.orders
     assert (order.status, order.filled_quantity, order.average_price) == (OrderStatus.PARTIALLY_FILLED, 0.2, 40_000.0)
-    assert [(f.quantity, f.price, f.fee) for f in update.fills] == [(0.2, 40_000.0, 8.0)]
+    assert [(f.quantity, f.price, f.fee_value) for f in update.fills] == [(0.2, 40_000.0, 8.0)]
     assert broker.open_orders() == [order]
     assert fake.balance("USDT") == (50_000.0 - 0.5 * 40_100.0, 0.5 * 40_100.0 - 0.2 * 40_000.0)
 
@@ -264,7 +265,7 @@ def test_a_partial_fill_is_partially_filled_then_filled_on_a_later_sync(broker, 
     assert done.average_price == pytest.approx((0.2 * 40_000.0 + 0.3 * 40_050.0) / 0.5)
     assert done.fees == pytest.approx(8.0 + 0.0003 * 40_050.0)
     assert [(f.fill_id, f.quantity, f.price) for f in later.fills] == [("2", 0.3, 40_050.0)]
-    assert later.fills[0].fee == pytest.approx(12.015)
+    assert later.fills[0].fee_value == pytest.approx(12.015)
     assert broker.open_orders() == []
     assert broker.sync(bar()) == Update()
     assert fake.balance("USDT") == (50_000.0 - 8_000.0 - 12_015.0, 0.0)

@@ -47,6 +47,7 @@ NOT_FRACTION = "must be a finite number in (0, 1]"
 NOT_A_RATE = "must be a finite number in [0, 1)"
 NOT_BPS = "must be a finite number in [0, 10000)"
 NOTHING_TO_REPLAY = "the test period of session {pk}'s dataset is too short to replay"
+SYMBOLS_MISMATCH = "give {n} distinct exchange symbols, one for each asset the strategy trades ({trained}), in order"
 NAME_TAKEN = "you already have an exchange account named {name!r}"
 ALREADY_FINAL = "deployment {pk} is {status}: it has ended"
 STOPPED_BY = "stopped by {user}"
@@ -57,9 +58,12 @@ RESUMED_BY = "resumed by {user}"
 def deployment_create(*, session: StrategySession, user, mode: str = "paper", feed: str = "replay",
                       account: ExchangeAccount | None = None, fill_model: str = "close",
                       bars_per_second: float | None = None, slippage_bps: float = 0.0,
-                      volume_cap: float | None = None, timeframe: str = "1m", name: str = "") -> Deployment:
+                      volume_cap: float | None = None, timeframe: str = "1m", name: str = "",
+                      symbols: list[str] | None = None) -> Deployment:
     """A pending deployment of `session`'s best checkpoint, which a trading process then starts.
 
+    symbols: a live feed's exchange symbols ("BTC/USDT"), one per asset the strategy was trained on, in
+    the dataset's order (default: the dataset's tickers).
     ValidationError naming the field for what cannot be deployed; NotFound / PermissionDenied for a
     session the user may not deploy."""
     require_actor(user=user, owner_id=session.strategy.owner_id, not_found=SESSION_NOT_FOUND.format(pk=session.pk),
@@ -69,7 +73,10 @@ def deployment_create(*, session: StrategySession, user, mode: str = "paper", fe
     _check_mode(mode=mode, feed=feed, account=account)
     _check_numbers(bars_per_second=bars_per_second, slippage_bps=slippage_bps, volume_cap=volume_cap)
     params = config.env_params()
-    symbols, replay = _traded(config, session) if feed == Deployment.FeedKind.REPLAY else (_live_symbols(config), None)
+    if feed == Deployment.FeedKind.REPLAY:
+        symbols, replay = _traded(config, session)
+    else:
+        symbols, replay = _live_symbols(config, symbols), None
     with transaction.atomic():
         deployment = Deployment.objects.create(
             owner=session.strategy.owner, strategy=session.strategy, session=session, mode=mode, feed=feed,
@@ -138,9 +145,14 @@ def _traded(config: RunConfig, session: StrategySession) -> tuple[tuple[str, ...
     return _symbols(config, market.tickers), bars
 
 
-def _live_symbols(config: RunConfig) -> tuple[str, ...]:
+def _live_symbols(config: RunConfig, given: list[str] | None) -> tuple[str, ...]:
     market = load_dataset(config.dataset, task=config.task)
-    return _symbols(config, market.tickers)
+    trained = _symbols(config, market.tickers)
+    if given is None:
+        return trained
+    if len(given) != len(trained) or len(set(given)) != len(given) or not all(isinstance(s, str) and s for s in given):
+        raise ValidationError({"symbols": SYMBOLS_MISMATCH.format(n=len(trained), trained=", ".join(trained))})
+    return tuple(given)
 
 
 def _symbols(config: RunConfig, tickers) -> tuple[str, ...]:
