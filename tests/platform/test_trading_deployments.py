@@ -1,12 +1,14 @@
 """Deployments: created from a completed training, run by the trading process bar by bar, recorded to
 the cent, and ending with the backtest report's equity curve when replayed with close fills."""
 import json
+import os
 
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 
-from common.errors import NotFound
+from common.errors import Conflict, NotFound
+from strategies.services import strategy_delete
 from trading.models import Deployment, DeploymentEvent, EquityPoint, Fill, Order, Position
 from trading.process import TradingProcess
 from trading.services import (
@@ -124,3 +126,16 @@ def test_what_cannot_be_deployed_is_refused_naming_the_field(user, other_user, t
         deployment_create(session=running, user=user)
     assert "only a completed training can be deployed" in caught.value.message_dict["session"][0]
     assert not Deployment.objects.exists()
+
+
+def test_a_strategy_with_a_deployment_not_over_is_not_deleted_and_a_stopped_ones_copy_goes_with_it(
+        user, trained_session):
+    deployment = deployment_create(session=trained_session, user=user)
+    strategy = trained_session.strategy
+    with pytest.raises(Conflict, match=f"has deployments that are not over \\({deployment.pk}\\)"):
+        strategy_delete(strategy=strategy, user=user)
+    copy = deployment.checkpoint_path
+    deployment_stop(deployment=deployment, user=user)
+    strategy_delete(strategy=strategy, user=user)
+    assert not Deployment.objects.filter(pk=deployment.pk).exists()
+    assert not os.path.exists(copy)

@@ -49,6 +49,9 @@ NOT_BPS = "must be a finite number in [0, 10000)"
 NOTHING_TO_REPLAY = "the test period of session {pk}'s dataset is too short to replay"
 SYMBOLS_MISMATCH = "give {n} distinct exchange symbols, one for each asset the strategy trades ({trained}), in order"
 NAME_TAKEN = "you already have an exchange account named {name!r}"
+STRATEGY_HAS_ACTIVE_DEPLOYMENTS = (
+    "strategy {pk} has deployments that are not over ({ids}): stop them, then delete the strategy"
+)
 ALREADY_FINAL = "deployment {pk} is {status}: it has ended"
 STOPPED_BY = "stopped by {user}"
 PAUSED_BY = "paused by {user}"
@@ -212,6 +215,18 @@ def deployment_stop(*, deployment: Deployment, user) -> Deployment:
         raise Conflict(ALREADY_FINAL.format(pk=deployment.pk, status=deployment.status))
     return deployment_transition(deployment=deployment, to=DeploymentStatus.STOPPED,
                                  error=STOPPED_BY.format(user=user.get_username()))
+
+
+def strategy_deployments_before_delete(*, strategy) -> None:
+    """Refuse (Conflict naming them) to delete `strategy` while any of its deployments is not over;
+    otherwise remove their checkpoint copies once the deletion commits."""
+    deployments = Deployment.objects.filter(strategy_id=strategy.pk)
+    active = list(deployments.exclude(status__in=[DeploymentStatus.STOPPED, DeploymentStatus.FAILED])
+                  .order_by("pk").values_list("pk", flat=True))
+    if active:
+        raise Conflict(STRATEGY_HAS_ACTIVE_DEPLOYMENTS.format(pk=strategy.pk, ids=", ".join(map(str, active))))
+    folders = [deployment_dir(d) for d in deployments.only("pk")]
+    transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
 
 
 # Exchange accounts --------------------------------------------------------------------------------
