@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, bench/ comes first on the path, where bench/engine.py would hide the engine package.
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
@@ -74,6 +76,8 @@ def environment(workdir: Path, *, db_name: str, database_url: str | None = None)
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        # As `make run` does: exchange keys can be sealed (the fuzzer creates exchange accounts).
+        "TRADEMASTER_EXCHANGE_KEY": Fernet.generate_key().decode(),
     }
     env.pop("DATABASE_URL", None)
     if database_url:

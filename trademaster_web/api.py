@@ -7,8 +7,9 @@ the login session (with Django's CSRF check on unsafe methods, as django-ninja d
 Every error is JSON of one shape:
     {"error": {"code": "validation_error", "message": "...", "fields": [{"loc": ["env", "window"], "message": "..."}]}}
 with 401 (no or bad credentials), 403 (CSRF, or seen but not yours to change), 404 (missing, or
-someone else's), 409 (name taken; a session's status does not allow the action; too many active
-sessions), 422 (invalid input or data; `fields` says where).
+someone else's), 409 (name taken; a session's or deployment's status does not allow the action; too
+many active sessions), 413 (a body over the limit), 422 (invalid input or data; `fields` says where),
+503 (exchange keys cannot be sealed: the server has no TRADEMASTER_EXCHANGE_KEY).
 """
 import json
 import logging
@@ -38,6 +39,9 @@ from engine.data import DataError
 from sessions.api import sessions_router, strategy_sessions_router
 from sessions.services import IllegalTransition
 from strategies.api import config_router, datasets_router, strategies_router
+from trading.api import deployments_router, exchange_accounts_router
+from trading.credentials import CredentialsUnavailable
+from trading.services import IllegalDeploymentTransition
 
 # Where Django logs its own 500s, so the same reporting (mail_admins, ...) sees the API's.
 logger = logging.getLogger("django.request")
@@ -73,6 +77,10 @@ REFUSAL_STATUS: dict[type[Exception], tuple[int, str]] = {
     # The session's status does not allow it (pause a finished one, resume a running one): a
     # conflict with the state of the resource, not bad input.
     IllegalTransition: (409, "conflict"),
+    IllegalDeploymentTransition: (409, "conflict"),
+    # The server holds no key to seal exchange keys with (TRADEMASTER_EXCHANGE_KEY): nothing the
+    # client can change in its request; the operators must set it.
+    CredentialsUnavailable: (503, "unavailable"),
 }
 
 
@@ -140,6 +148,8 @@ api.add_router("/config", config_router)
 # POST /api/strategies/{id}/sessions lives with the sessions: a second router under the same prefix.
 api.add_router("/strategies", strategy_sessions_router, url_name_prefix="strategy_sessions")
 api.add_router("/sessions", sessions_router)
+api.add_router("/deployments", deployments_router)
+api.add_router("/exchange-accounts", exchange_accounts_router)
 
 
 def error_response(

@@ -454,6 +454,17 @@ def test_openapi_lists_the_endpoints_and_both_kinds_of_auth(client):
         "/api/sessions/{session_id}/stop": {"post"},
         "/api/sessions/{session_id}/metrics": {"get"},
         "/api/sessions/{session_id}/report": {"get"},
+        "/api/deployments": {"get", "post"},
+        "/api/deployments/{deployment_id}": {"get"},
+        "/api/deployments/{deployment_id}/pause": {"post"},
+        "/api/deployments/{deployment_id}/resume": {"post"},
+        "/api/deployments/{deployment_id}/stop": {"post"},
+        "/api/deployments/{deployment_id}/orders": {"get"},
+        "/api/deployments/{deployment_id}/fills": {"get"},
+        "/api/deployments/{deployment_id}/equity": {"get"},
+        "/api/deployments/{deployment_id}/events": {"get"},
+        "/api/deployments/{deployment_id}/positions": {"get"},
+        "/api/exchange-accounts": {"get", "post"},
     } == {path: set(operations) for path, operations in spec["paths"].items()}
     assert set(spec["components"]["securitySchemes"]) == {"BearerToken", "LoginSession"}
     assert client.get("/api/docs").status_code == 200

@@ -6,6 +6,7 @@ longer (its figures are in the README).
 """
 import pytest
 import schemathesis
+from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
@@ -29,8 +30,10 @@ schema = schemathesis.openapi.from_dict(api.get_openapi_schema(), config=CONFIG)
 
 
 @pytest.fixture
-def quant(django_user_model, make_strategy, builtin_dataset, runs_dir):
-    """An ordinary user with a strategy, a training session and a token; returns the headers."""
+def quant(django_user_model, make_strategy, builtin_dataset, runs_dir, settings):
+    """An ordinary user with a strategy, a training session and a token; returns the headers. Exchange
+    keys can be sealed, as on a server that `make run` started (without a key the API answers 503)."""
+    settings.TRADEMASTER = {**settings.TRADEMASTER, "EXCHANGE_KEY": Fernet.generate_key().decode()}
     user = django_user_model.objects.create_user(username="fuzz", password="correct horse battery staple")
     strategy = make_strategy(user, epochs=1)
     session = strategy.sessions.create(session_type="training", config=tiny(1))

@@ -48,6 +48,8 @@ NOT_A_RATE = "must be a finite number in [0, 1)"
 NOT_BPS = "must be a finite number in [0, 10000)"
 NOTHING_TO_REPLAY = "the test period of session {pk}'s dataset is too short to replay"
 SYMBOLS_MISMATCH = "give {n} distinct exchange symbols, one for each asset the strategy trades ({trained}), in order"
+ACCOUNT_NOT_OWNERS = "exchange account {name!r} is not one of {owner}'s, whose strategy this is"
+SYMBOLS_ONLY_LIVE = "symbols name a live feed's exchange symbols; a replay trades the dataset's own"
 NAME_TAKEN = "you already have an exchange account named {name!r}"
 STRATEGY_HAS_ACTIVE_DEPLOYMENTS = (
     "strategy {pk} has deployments that are not over ({ids}): stop them, then delete the strategy"
@@ -74,6 +76,11 @@ def deployment_create(*, session: StrategySession, user, mode: str = "paper", fe
     checkpoint = _deployable(session)
     config = RunConfig.model_validate(session.config)
     _check_mode(mode=mode, feed=feed, account=account)
+    if account is not None and account.owner_id != session.strategy.owner_id:
+        # A superuser deploying someone's session must not trade it on an account of their own.
+        raise ValidationError({"account": ACCOUNT_NOT_OWNERS.format(name=account.name, owner=session.strategy.owner)})
+    if symbols is not None and feed != Deployment.FeedKind.LIVE:
+        raise ValidationError({"symbols": SYMBOLS_ONLY_LIVE})
     _check_numbers(bars_per_second=bars_per_second, slippage_bps=slippage_bps, volume_cap=volume_cap)
     params = config.env_params()
     if feed == Deployment.FeedKind.REPLAY:
