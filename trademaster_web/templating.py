@@ -19,6 +19,7 @@ from common.access import sees_strategy
 from sessions.presenters import LIST_METRICS, key_results, session_actions
 from sessions.reasons import without_paths
 from sessions.report_format import clock, metric, metric_heading, metric_label, tenths
+from trading.selectors import trades_live
 
 
 def environment(**options) -> Environment:
@@ -27,7 +28,7 @@ def environment(**options) -> Environment:
     # The presenters an include needs whichever view renders it (the session table is on the sessions
     # list and on a strategy's page): what a user may do with a session, and its key results.
     env.globals.update(static=static, url=url, session_actions=session_actions, key_results=key_results,
-                       LIST_METRICS=LIST_METRICS, sees_strategy=sees_strategy)
+                       LIST_METRICS=LIST_METRICS, sees_strategy=sees_strategy, trades_live=trades_live)
     env.filters.update(date=date, json_script=json_script, metric=metric, metric_label=metric_label,
                        metric_heading=metric_heading, tenths=tenths, clock=clock, without_paths=without_paths)
     return env

@@ -1,7 +1,15 @@
 """The record of what a deployment traded, written from its broker's updates: orders (moved only through
 the engine's order status table), fills (each once, by the broker's id), positions (the sum of the fills)
-and the equity marked at each bar. The caller holds the deployment's row lock and a transaction."""
+and the equity marked at each bar. The caller holds the deployment's row lock and a transaction.
+
+A bar's updates are written together (record_updates): a handful of statements whatever the number of
+orders, since the trading process writes one bar of every deployment it holds every bar period.
+"""
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils import timezone
 
 from engine.live.orders import ORDER_TRANSITIONS, Fill, Order, OrderRequest
 from engine.live.venue import Bar, Update
@@ -17,65 +25,117 @@ class LedgerError(RuntimeError):
     """The broker reported something the record cannot take (an order moving backwards): reconcile."""
 
 
-def record_update(deployment: Deployment, update: Update, bar: Bar) -> None:
-    for order in update.orders:
-        record_order(deployment, order, bar)
-    for fill in update.fills:
-        record_fill(deployment, fill, bar)
+def record_updates(deployment: Deployment, updates: Iterable[Update], bar: Bar, *,
+                   refused: Iterable[tuple[OrderRequest, str, str]] = ()) -> None:
+    """Write every order (its latest state) and every new fill of `updates`, in order, with the orders
+    the risk check `refused` ((request, code, message): recorded as rejected, never sent), and move the
+    positions by the fills."""
+    orders: dict[str, Order] = {}
+    fills: list[Fill] = []
+    for update in updates:
+        orders.update((order.client_order_id, order) for order in update.orders)
+        fills.extend(update.fills)
+    rows = _write_orders(deployment, orders, bar, refused)
+    _write_fills(deployment, fills, rows, bar)
 
 
-def record_order(deployment: Deployment, order: Order, bar: Bar) -> OrderRow:
-    request = order.request
-    row = OrderRow.objects.filter(deployment=deployment, client_order_id=request.client_order_id).first()
-    values = _order_values(order)
-    if row is None:
-        return OrderRow.objects.create(deployment=deployment, client_order_id=request.client_order_id,
-                                       bar_index=bar.index, bar_time=bar.time, **_request_values(request), **values)
-    if row.status != values["status"] and values["status"] not in ORDER_TRANSITIONS[row.status]:
-        raise LedgerError(ILLEGAL_ORDER_MOVE.format(cid=request.client_order_id, to=values["status"],
-                                                    current=row.status))
-    OrderRow.objects.filter(pk=row.pk).update(**values)
-    return row
+def record_order(deployment: Deployment, order: Order, bar: Bar) -> None:
+    record_updates(deployment, [Update(orders=[order])], bar)
 
 
-def record_refusal(deployment: Deployment, request: OrderRequest, bar: Bar, *, code: str, message: str) -> OrderRow:
-    """An order the risk check refused: recorded as rejected, never sent."""
-    row, _ = OrderRow.objects.get_or_create(
-        deployment=deployment, client_order_id=request.client_order_id,
-        defaults={"bar_index": bar.index, "bar_time": bar.time, **_request_values(request), "status": "rejected",
-                  "reason": f"risk: {code}: {message}" if code else f"risk: {message}", "refused_by_risk": True},
-    )
-    return row
+def _write_orders(deployment: Deployment, orders: dict[str, Order], bar: Bar,
+                  refused: Iterable[tuple[OrderRequest, str, str]]) -> dict[str, int]:
+    """client_order_id -> row id of every order written."""
+    refused = list(refused)
+    ids = [*orders, *(request.client_order_id for request, _, _ in refused)]
+    existing = {row.client_order_id: row for row in OrderRow.objects.filter(deployment=deployment,
+                                                                          client_order_id__in=ids)}
+    new = [OrderRow(deployment=deployment, client_order_id=cid, bar_index=bar.index, bar_time=bar.time,
+                    **_request_values(order.request), **_order_values(order))
+           for cid, order in orders.items() if cid not in existing]
+    new += [OrderRow(deployment=deployment, client_order_id=request.client_order_id, bar_index=bar.index,
+                     bar_time=bar.time, **_request_values(request), status="rejected", refused_by_risk=True,
+                     reason=f"risk: {code}: {message}" if code else f"risk: {message}")
+            for request, code, message in refused if request.client_order_id not in existing]
+    moved = {cid: order for cid, order in orders.items() if cid in existing}
+    for row in OrderRow.objects.bulk_create(new):
+        existing[row.client_order_id] = row
+    _move_orders(existing, moved)
+    return {cid: row.pk for cid, row in existing.items()}
 
 
-def record_fill(deployment: Deployment, fill: Fill, bar: Bar) -> bool:
-    """Record `fill` unless it already is (its fill_id); returns whether it was new. The position moves
-    with it, in the same transaction."""
-    if FillRow.objects.filter(deployment=deployment, fill_id=fill.fill_id).exists():
-        return False
-    order = OrderRow.objects.get(deployment=deployment, client_order_id=fill.client_order_id)
-    FillRow.objects.create(deployment=deployment, order=order, fill_id=fill.fill_id, symbol=fill.symbol,
-                           side=fill.side, quantity=fill.quantity, price=fill.price, fee=fill.fee,
-                           fee_base=fill.fee_base, time=fill.time or bar.time)
-    position, _ = PositionRow.objects.get_or_create(deployment=deployment, symbol=fill.symbol)
-    position.quantity = position.quantity + fill.position_change
-    position.last_price = fill.price
-    position.save(update_fields=["quantity", "last_price", "updated_at"])
-    return True
+def _move_orders(rows: dict[str, OrderRow], orders: dict[str, Order]) -> None:
+    now = timezone.now()
+    changed = []
+    for cid, order in orders.items():
+        row, values = rows[cid], _order_values(order)
+        if all(getattr(row, key) == value for key, value in values.items()):
+            continue
+        if row.status != values["status"] and values["status"] not in ORDER_TRANSITIONS[row.status]:
+            raise LedgerError(ILLEGAL_ORDER_MOVE.format(cid=cid, to=values["status"], current=row.status))
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.updated_at = now
+        changed.append(row)
+    if changed:
+        OrderRow.objects.bulk_update(changed, [*_order_values(next(iter(orders.values()))), "updated_at"])
+
+
+def _write_fills(deployment: Deployment, fills: list[Fill], order_ids: dict[str, int], bar: Bar) -> None:
+    if not fills:
+        return
+    seen = set(FillRow.objects.filter(deployment=deployment, fill_id__in=[f.fill_id for f in fills])
+               .values_list("fill_id", flat=True))
+    new = []
+    for fill in fills:
+        if fill.fill_id in seen:
+            continue
+        seen.add(fill.fill_id)
+        new.append(fill)
+    FillRow.objects.bulk_create([
+        FillRow(deployment=deployment, order_id=order_ids[f.client_order_id], fill_id=f.fill_id, symbol=f.symbol,
+                side=f.side, quantity=f.quantity, price=f.price, fee=f.fee, fee_base=f.fee_base,
+                time=f.time or bar.time)
+        for f in new
+    ])
+    _move_positions(deployment, new)
+
+
+def _move_positions(deployment: Deployment, fills: list[Fill]) -> None:
+    """Positions plus the fills, in the fills' order (the broker's own arithmetic, so the sums agree)."""
+    if not fills:
+        return
+    positions = {p.symbol: p for p in PositionRow.objects.filter(deployment=deployment,
+                                                                 symbol__in={f.symbol for f in fills})}
+    created = [PositionRow(deployment=deployment, symbol=symbol, quantity=0.0)
+               for symbol in dict.fromkeys(f.symbol for f in fills) if symbol not in positions]
+    for row in created:
+        positions[row.symbol] = row
+    for fill in fills:
+        position = positions[fill.symbol]
+        position.quantity = position.quantity + fill.position_change
+        position.last_price = fill.price
+    now = timezone.now()
+    for position in positions.values():
+        position.updated_at = now
+    new = {id(row) for row in created}
+    PositionRow.objects.bulk_create(created)
+    PositionRow.objects.bulk_update([p for p in positions.values() if id(p) not in new],
+                                    ["quantity", "last_price", "updated_at"])
 
 
 def mark(deployment: Deployment, bar: Bar, *, equity: float, cash: float) -> dict:
     """The equity point of `bar` and the deployment's running figures (cash, equity, peak, day's start),
-    as the fields to save on the deployment."""
+    as the fields to save on the deployment. The positions' last prices move to the bar's closes."""
     prices = bar.prices()
     if not deployment.benchmark_prices:
         deployment.benchmark_prices = [prices[s] for s in deployment.symbols]
-    benchmark = _benchmark(deployment, prices)
-    EquityPoint.objects.update_or_create(deployment=deployment, bar_index=bar.index,
-                                         defaults={"time": bar.time, "equity": equity, "cash": cash,
-                                                   "benchmark": benchmark})
-    for symbol, price in prices.items():
-        PositionRow.objects.filter(deployment=deployment, symbol=symbol).update(last_price=price)
+    EquityPoint.objects.create(deployment=deployment, bar_index=bar.index, time=bar.time, equity=equity, cash=cash,
+                               benchmark=_benchmark(deployment, prices))
+    positions = list(PositionRow.objects.filter(deployment=deployment))
+    for position in positions:
+        position.last_price = prices.get(position.symbol, position.last_price)
+    PositionRow.objects.bulk_update(positions, ["last_price"])
     day = bar.time[:10]
     fields = {
         "cash": cash, "equity": equity, "benchmark_prices": deployment.benchmark_prices,
@@ -99,8 +159,9 @@ def adopt_opening_positions(deployment: Deployment, account) -> None:
     before the first bar), so reconciliation compares what the deployment itself traded."""
     if PositionRow.objects.filter(deployment=deployment).exists():
         return
-    for symbol in deployment.symbols:
-        PositionRow.objects.create(deployment=deployment, symbol=symbol, quantity=account.positions.get(symbol, 0.0))
+    PositionRow.objects.bulk_create([PositionRow(deployment=deployment, symbol=symbol,
+                                                 quantity=account.positions.get(symbol, 0.0))
+                                     for symbol in deployment.symbols])
 
 
 def ledger_positions(deployment: Deployment) -> dict[str, float]:

@@ -32,7 +32,7 @@ from engine.live.trader import Verdict, trade_bar
 from risk.controller import NO_LIMITS, validate_trading_request
 from sessions.services.watchdog import process_alive, this_host
 from sessions.services.worker import one_line
-from trading.ledger import adopt_opening_positions, mark, record_refusal, record_update
+from trading.ledger import adopt_opening_positions, mark, record_updates
 from trading.models import ACTIVE_DEPLOYMENT_STATUSES, Deployment, DeploymentEvent, DeploymentStatus, TradingWorker
 from trading.runtime import DeploymentBroken, Runtime, build_runtime, reconcile
 from trading.services.transitions import DeploymentTransitionConflict, deployment_transition
@@ -130,15 +130,19 @@ class TradingProcess:
             if deployment.status != _S.RUNNING or bar.index <= _last_bar(deployment):
                 return
 
+            updates, refused = [], []
+
             def check(request, account, at_bar) -> Verdict:
                 decision = validate_trading_request(request, limits=NO_LIMITS, account=account, market=at_bar)
                 if not decision.approved:
-                    record_refusal(deployment, request, at_bar, code=decision.code, message=decision.message)
+                    refused.append((request, decision.code, decision.message))
                 return Verdict(approved=decision.approved, code=decision.code, message=decision.message)
 
             outcome = trade_bar(bar, feed=runtime.feed, policy=runtime.policy, broker=runtime.broker, check=check,
-                                record=lambda update: record_update(deployment, update, bar),
-                                id_prefix=runtime.id_prefix, decide=not runtime.feed.finished)
+                                record=updates.append, id_prefix=runtime.id_prefix,
+                                decide=not runtime.feed.finished)
+            # One write of the bar's whole record: a few statements however many orders it made.
+            record_updates(deployment, updates, bar, refused=refused)
             fields = mark(deployment, bar, equity=outcome.equity, cash=outcome.account.cash)
             now = timezone.now()
             fields.update(last_bar=bar.index, last_bar_time=bar.time, bars_done=deployment.bars_done + 1,
@@ -146,6 +150,10 @@ class TradingProcess:
             if runtime.paper:
                 fields["broker_state"] = runtime.broker.state()
             Deployment.objects.filter(pk=pk).update(**fields)
+        if runtime.paper:
+            # What the bar finished is in the record now: the broker keeps only what is still open, so
+            # its saved book stays the size of its open orders, not of its history.
+            runtime.broker.prune()
 
     def _finish_replay(self, pk: int) -> None:
         deployment = Deployment.objects.get(pk=pk)

@@ -6,14 +6,16 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.utils import timezone
+
 from engine.config import RunConfig
 from engine.data.catalog import load_dataset
 from engine.live.paper import PaperBroker, PaperParams
 from engine.live.policy import Policy
 from engine.live.replay import ReplayFeed
-from engine.live.venue import Broker, Feed
+from engine.live.venue import Broker, Feed, Update
 from trading import credentials
-from trading.ledger import ledger_cash, ledger_positions, record_fill, record_order
+from trading.ledger import ledger_cash, ledger_positions, record_updates
 from trading.models import Deployment
 from trading.models import Order as OrderRow
 from trading.services.deployments import file_sha256
@@ -119,21 +121,19 @@ def reconcile(deployment: Deployment, runtime: Runtime, bar) -> list[str]:
     received is closed as never sent. Positions and cash must then agree (AGREEMENT); if they do not,
     something else traded the account or the record was changed, and a person must look."""
     broker = runtime.broker
+    orders = {}
     for fill in broker.fills():
-        order = broker.get_order(fill.client_order_id)
-        if order is not None and not OrderRow.objects.filter(deployment=deployment,
-                                                             client_order_id=fill.client_order_id).exists():
-            record_order(deployment, order, bar)
-        record_fill(deployment, fill, bar)
+        orders.setdefault(fill.client_order_id, broker.get_order(fill.client_order_id))
     for row in OrderRow.objects.filter(deployment=deployment, status__in=["new", "accepted", "partially_filled"]):
         order = broker.get_order(row.client_order_id)
         if order is None:
             OrderRow.objects.filter(pk=row.pk).update(status="rejected" if row.status == "new" else "cancelled",
-                                                      reason=NEVER_SENT)
+                                                      reason=NEVER_SENT, updated_at=timezone.now())
         else:
-            record_order(deployment, order, bar)
-    for order in broker.open_orders():
-        record_order(deployment, order, bar)
+            orders[row.client_order_id] = order
+    orders.update((order.client_order_id, order) for order in broker.open_orders())
+    record_updates(deployment, [Update(orders=[o for o in orders.values() if o is not None], fills=broker.fills())],
+                   bar)
     return _disagreements(deployment, broker, paper=runtime.paper)
 
 

@@ -72,5 +72,11 @@ def positions(*, deployment: Deployment) -> list[Position]:
     return list(Position.objects.filter(deployment=deployment).order_by("symbol"))
 
 
+def trades_live(user) -> bool:
+    """Whether one of `user`'s deployments is trading live now: every page's nav says so."""
+    return bool(user.is_authenticated) and Deployment.objects.filter(
+        owner=user, mode=Deployment.Mode.LIVE, status=Deployment.Status.RUNNING).exists()
+
+
 def exchange_accounts(*, user) -> QuerySet[ExchangeAccount]:
     return ExchangeAccount.objects.filter(owner=user)

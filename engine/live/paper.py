@@ -166,6 +166,16 @@ class PaperBroker:
     def fills(self) -> list[Fill]:
         return list(self._fills)
 
+    def prune(self) -> None:
+        """Forget final orders and past fills, once the caller has recorded them: the broker then holds,
+        and state() saves, only cash, positions and what is still open. A client order id forgotten this
+        way is no longer recognised, so call it only when its orders will not be sent again (the trading
+        process: after a bar's record has committed; a bar redone after a crash restores the state saved
+        with the previous bar)."""
+        self.orders = {cid: order for cid, order in self.orders.items() if order.is_open}
+        self._fills = []
+        self._fill_count = Counter({cid: n for cid, n in self._fill_count.items() if cid in self.orders})
+
     # Persistence.
 
     def state(self) -> dict:
@@ -178,6 +188,8 @@ class PaperBroker:
             "orders": [_order_state(o) for o in self.orders.values()],
             "fills": [dataclasses.asdict(f) for f in self._fills],
             "pending": [dataclasses.asdict(p) for p in self._pending.values()],
+            # Per open order, its fills so far: the next fill's id continues from there after a prune.
+            "fill_counts": dict(self._fill_count),
         }
 
     @classmethod
@@ -190,7 +202,7 @@ class PaperBroker:
             broker.orders[order.client_order_id] = order
         broker._fills = [Fill(**f) for f in state["fills"]]
         broker._pending = {p["client_order_id"]: _Pending(**p) for p in state["pending"]}
-        broker._fill_count = Counter(f.client_order_id for f in broker._fills)
+        broker._fill_count = Counter(state["fill_counts"])
         return broker
 
     # Submission checks.

@@ -460,3 +460,19 @@ def test_equity_matches_an_independent_ledger_and_positions_are_the_sum_of_fills
         assert account.positions[symbol] == sum(f.signed_quantity for f in broker.fills() if f.symbol == symbol)
         assert account.positions[symbol] == pytest.approx(units[i], rel=1e-12, abs=1e-9)
     assert all(o.status == "filled" for o in broker.orders.values())
+
+
+def test_prune_keeps_only_what_is_open_and_the_next_fill_ids_continue_after_a_restore():
+    broker = PaperBroker(SYMBOLS, cash=10_000.0, params=CAPPED)
+    broker.submit(buy("done", 1), bar(0, [100.0, 50.0], volume=VOLUME))
+    broker.submit(buy("open", 12), bar(0, [100.0, 50.0], volume=VOLUME))  # 5 of 12 fill: the cap
+    broker.prune()
+
+    state = json.loads(json.dumps(broker.state()))
+    assert [o["request"]["client_order_id"] for o in state["orders"]] == ["open"]
+    assert state["fills"] == [] and state["fill_counts"] == {"open": 1}
+    assert broker.get_order("done") is None and broker.fills() == []
+    restored = PaperBroker.from_state(state)
+    update = restored.sync(bar(1, [110.0, 50.0], volume=VOLUME))
+    assert [(f.fill_id, f.quantity) for f in update.fills] == [("open-2", 5.0)]
+    assert restored.positions["AAA"] == 11.0 and restored.cash == broker.cash - 5 * 110.0 * (1 + CAPPED.fee_rate)

@@ -233,7 +233,8 @@ def strategy_deployments_before_delete(*, strategy) -> None:
     if active:
         raise Conflict(STRATEGY_HAS_ACTIVE_DEPLOYMENTS.format(pk=strategy.pk, ids=", ".join(map(str, active))))
     folders = [deployment_dir(d) for d in deployments.only("pk")]
-    transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
+    if folders:
+        transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
 
 
 # Exchange accounts --------------------------------------------------------------------------------
