@@ -74,7 +74,8 @@ def bearer_token(scope) -> str | None:
 
 
 @database_sync_to_async
-def _authenticate(scope):
+def authenticate(scope):
+    """The user of a handshake: its login session, or its bearer token's user; None for neither."""
     user = scope.get("user")
     if user is not None and user.is_authenticated:
         return user
@@ -99,7 +100,7 @@ class SessionStreamConsumer(AsyncJsonWebsocketConsumer):
         # Per feed, the last row id sent to this viewer; None: not taking that feed (yet).
         self.cursors: dict[str, int | None] = dict.fromkeys(FEEDS)
         await self.accept()
-        user = await _authenticate(self.scope)
+        user = await authenticate(self.scope)
         if user is None:
             return await self._refuse(NOT_AUTHENTICATED, CLOSE_NOT_AUTHENTICATED)
         pk = int(self.scope["url_route"]["kwargs"]["pk"])

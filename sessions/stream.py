@@ -21,6 +21,10 @@ viewer leaves. The cost: one query per watched session per tick, and up to one t
 A tail message is {"type": "stream.rows", "feed": <name>, "after": <id>, "rows": [...]}: the rows of
 the feed with after < id, in id order. sessions.consumers says what a viewer does with it.
 
+The tail follows a Source: a session's (SESSIONS: its feeds, its status) or a deployment's
+(trading.feeds.DEPLOYMENTS: equity points, orders, fills, events, and where it stands), each its own
+group of viewers, through the same loop.
+
 At scale (many watched sessions, several web processes) what would replace the timer is a wake-up:
 PostgreSQL LISTEN/NOTIFY (the worker NOTIFYs "session_<id>" after its commit, the tail LISTENs and
 queries when woken) or channels-redis carrying the same nudge. The query and the id cursor stay: the
@@ -43,6 +47,8 @@ one in the live feed; the record keeps it, and every (re)connect sends all of a 
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -61,9 +67,46 @@ ERROR_BACKOFF_SECONDS = 1.0
 _PROCESS_TOKEN = uuid.uuid4().hex[:12]
 
 
+@dataclass(frozen=True)
+class Source:
+    """What one kind of stream follows: the feeds of an owner row's rows (sessions.feeds.Feed, the
+    same owner_field each), its status message (`state(pk)`, None once the row is gone), and the name its
+    viewers' groups start with. A session's stream is SESSIONS below; a deployment's is in trading.feeds."""
+
+    name: str
+    feeds: Mapping[str, Feed]
+    state: Callable[[int], dict | None]
+
+    def group(self, pk: int) -> str:
+        """The channel-layer group of the viewers of `pk` in this process."""
+        return f"{self.name}.{pk}.{_PROCESS_TOKEN}"
+
+    async def watch(self, pk: int) -> None:
+        """A viewer of `pk` joined: start its tail if none runs, and return once the tail sends whatever
+        commits from now on (so that the viewer's own reads, after this, leave no gap)."""
+        tail = _tails.get((self.name, pk))
+        if tail is None or not tail.alive():
+            # A tail of a closed event loop (a server restarted inside this process, as in tests) is replaced.
+            tail = _tails[(self.name, pk)] = _Tail(self, pk)
+        tail.viewers += 1
+        await tail.ready.wait()
+
+    def unwatch(self, pk: int) -> asyncio.Task | None:
+        """A viewer left: stop the tail with the last one. Returns the stopped task (to await), if any."""
+        tail = _tails.get((self.name, pk))
+        if tail is None:
+            return None
+        tail.viewers -= 1
+        if tail.viewers > 0:
+            return None
+        del _tails[(self.name, pk)]
+        tail.task.cancel()
+        return tail.task
+
+
 def group_name(session_pk: int) -> str:
     """The channel-layer group of the viewers of `session_pk` in this process."""
-    return f"session-stream.{session_pk}.{_PROCESS_TOKEN}"
+    return SESSIONS.group(session_pk)
 
 
 def poll_seconds() -> float:
@@ -80,36 +123,42 @@ def session_state(*, session_pk: int) -> dict | None:
     return None if state is None else {"type": "status", **state}
 
 
+SESSIONS = Source("session-stream", FEEDS, lambda pk: session_state(session_pk=pk))
+
+
 # The tails ------------------------------------------------------------------------------------------
 
 
 class _Tail:
-    """The one task of this process that reads a watched session's new rows and fans them out."""
+    """The one task of this process that reads a watched row's new rows (a session's, a deployment's)
+    and fans them out."""
 
-    def __init__(self, session_pk: int):
-        self.session_pk = session_pk
+    def __init__(self, source: Source, pk: int):
+        self.source = source
+        self.pk = pk
         self.viewers = 0
-        # Set once the tail knows where the session's rows end: whatever commits later, it sends.
+        # Set once the tail knows where the owner's rows end: whatever commits later, it sends.
         self.ready = asyncio.Event()
-        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"session-stream-{session_pk}")
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"{source.name}-{pk}")
 
     def alive(self) -> bool:
         return not self.task.done() and self.task.get_loop() is asyncio.get_running_loop()
 
     async def _run(self) -> None:
         layer = get_channel_layer()
-        group = group_name(self.session_pk)
+        group = self.source.group(self.pk)
         loop = asyncio.get_running_loop()
-        fast = [feed for feed in FEEDS.values() if feed.fast]
-        slow = [feed for feed in FEEDS.values() if not feed.fast]
+        feeds = self.source.feeds
+        fast = [feed for feed in feeds.values() if feed.fast]
+        slow = [feed for feed in feeds.values() if not feed.fast]
         cursors: dict[str, int] | None = None
         status = None  # None: the first poll sends the status, which consumers drop when unchanged
         status_due = 0.0
         while True:
             try:
                 if cursors is None:
-                    cursors = {feed.name: await database_sync_to_async(feed.last_id)(session_pk=self.session_pk)
-                               for feed in FEEDS.values()}
+                    cursors = {feed.name: await database_sync_to_async(feed.last_id)(owner_pk=self.pk)
+                               for feed in feeds.values()}
                     self.ready.set()
                 behind = await self._send_rows(layer, group, fast, cursors)
                 if loop.time() >= status_due:
@@ -119,7 +168,7 @@ class _Tail:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("stream of session %s: reading the database failed", self.session_pk)
+                logger.exception("%s of %s: reading the database failed", self.source.name, self.pk)
                 await asyncio.sleep(ERROR_BACKOFF_SECONDS)
                 continue
             if not behind:  # else more are waiting: read on at once
@@ -129,7 +178,7 @@ class _Tail:
         """Send each feed's rows above its cursor; True when a feed has more than one read brought."""
         behind = False
         for feed in feeds:
-            rows = await database_sync_to_async(feed.rows_after)(session_pk=self.session_pk, after=cursors[feed.name])
+            rows = await database_sync_to_async(feed.rows_after)(owner_pk=self.pk, after=cursors[feed.name])
             if rows:
                 # "after" lets a consumer see that it missed a message, and fetch the range itself.
                 event = {"type": "stream.rows", "feed": feed.name, "after": cursors[feed.name], "rows": rows}
@@ -139,40 +188,26 @@ class _Tail:
         return behind
 
     async def _send_status(self, layer, group: str, sent: dict | None) -> dict | None:
-        state = await database_sync_to_async(session_state)(session_pk=self.session_pk)
+        state = await database_sync_to_async(self.source.state)(self.pk)
         if state is not None and state != sent:
             await layer.group_send(group, {"type": "stream.status", "status": state})
             return state
         return sent
 
 
-_tails: dict[int, _Tail] = {}
+_tails: dict[tuple[str, int], _Tail] = {}
 
 
 async def watch(*, session_pk: int) -> None:
-    """A viewer of `session_pk` joined: start its tail if none runs, and return once the tail sends
-    whatever commits from now on (so that the viewer's own reads, after this, leave no gap)."""
-    tail = _tails.get(session_pk)
-    if tail is None or not tail.alive():
-        # A tail of a closed event loop (a server restarted inside this process, as in tests) is replaced.
-        tail = _tails[session_pk] = _Tail(session_pk)
-    tail.viewers += 1
-    await tail.ready.wait()
+    """A viewer of `session_pk` joined (Source.watch)."""
+    await SESSIONS.watch(session_pk)
 
 
 def unwatch(*, session_pk: int) -> asyncio.Task | None:
-    """A viewer left: stop the tail with the last one. Returns the stopped task (to await), if any."""
-    tail = _tails.get(session_pk)
-    if tail is None:
-        return None
-    tail.viewers -= 1
-    if tail.viewers > 0:
-        return None
-    del _tails[session_pk]
-    tail.task.cancel()
-    return tail.task
+    """A viewer of `session_pk` left (Source.unwatch)."""
+    return SESSIONS.unwatch(session_pk)
 
 
 def tails_running() -> int:
-    """How many sessions this process tails (for tests and the bench)."""
+    """How many sessions (and deployments) this process tails (for tests and the bench)."""
     return sum(1 for tail in _tails.values() if not tail.task.done())

@@ -1,5 +1,5 @@
 """ASGI entry point under daphne: Django's pages and API over HTTP, and the WebSocket routes
-(sessions.routing) through Channels.
+(sessions.routing, trading.routing) through Channels.
 
 HTTP goes to Django's WSGI handler, run by a2wsgi in a pool of threads: every view here is sync, and
 Django's ASGI handler would switch threads around each sync middleware hook (about fifteen switches, two
@@ -54,7 +54,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from sessions.routing import websocket_urlpatterns  # noqa: E402
+from sessions.routing import websocket_urlpatterns as session_streams  # noqa: E402
+from trading.routing import websocket_urlpatterns as deployment_streams  # noqa: E402
 
 
 class AllowedHostsOriginValidator(OriginValidator):
@@ -80,7 +81,7 @@ class AllowedHostsOriginValidator(OriginValidator):
 
 application = ProtocolTypeRouter({
     "http": django_http_app,
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(session_streams + deployment_streams))),
 })
 
 # Everything imported so far lives as long as the process: out of the collector's sight, a full

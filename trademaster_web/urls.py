@@ -30,6 +30,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("strategies/", include(strategy_pages)),
     path("sessions/", include("sessions.urls")),
+    path("deployments/", include("trading.urls")),
     path("", dashboard_view, name="dashboard"),
     path("metrics", metrics_view, name="prometheus-django-metrics"),
     # Browsers ask for /favicon.ico whatever the page says.
