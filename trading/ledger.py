@@ -26,17 +26,18 @@ class LedgerError(RuntimeError):
 
 
 def record_updates(deployment: Deployment, updates: Iterable[Update], bar: Bar, *,
-                   refused: Iterable[tuple[OrderRequest, str, str]] = ()) -> None:
+                   refused: Iterable[tuple[OrderRequest, str, str]] = (), marks: bool = False) -> None:
     """Write every order (its latest state) and every new fill of `updates`, in order, with the orders
     the risk check `refused` ((request, code, message): recorded as rejected, never sent), and move the
-    positions by the fills."""
+    positions by the fills. marks: also mark every position at the bar's closes (the bar's last write)."""
     orders: dict[str, Order] = {}
     fills: list[Fill] = []
     for update in updates:
         orders.update((order.client_order_id, order) for order in update.orders)
         fills.extend(update.fills)
     rows = _write_orders(deployment, orders, bar, refused)
-    _write_fills(deployment, fills, rows, bar)
+    new = _write_fills(deployment, fills, rows, bar)
+    _move_positions(deployment, new, prices=bar.prices() if marks else None)
 
 
 def record_order(deployment: Deployment, order: Order, bar: Bar) -> None:
@@ -81,9 +82,10 @@ def _move_orders(rows: dict[str, OrderRow], orders: dict[str, Order]) -> None:
         OrderRow.objects.bulk_update(changed, [*_order_values(next(iter(orders.values()))), "updated_at"])
 
 
-def _write_fills(deployment: Deployment, fills: list[Fill], order_ids: dict[str, int], bar: Bar) -> None:
+def _write_fills(deployment: Deployment, fills: list[Fill], order_ids: dict[str, int], bar: Bar) -> list[Fill]:
+    """The fills not recorded before, recorded."""
     if not fills:
-        return
+        return []
     seen = set(FillRow.objects.filter(deployment=deployment, fill_id__in=[f.fill_id for f in fills])
                .values_list("fill_id", flat=True))
     new = []
@@ -98,15 +100,18 @@ def _write_fills(deployment: Deployment, fills: list[Fill], order_ids: dict[str,
                 time=f.time or bar.time)
         for f in new
     ])
-    _move_positions(deployment, new)
+    return new
 
 
-def _move_positions(deployment: Deployment, fills: list[Fill]) -> None:
-    """Positions plus the fills, in the fills' order (the broker's own arithmetic, so the sums agree)."""
-    if not fills:
+def _move_positions(deployment: Deployment, fills: list[Fill], *, prices: dict[str, float] | None) -> None:
+    """Positions plus the fills, in the fills' order (the broker's own arithmetic, so the sums agree);
+    with `prices`, every position's last price is the bar's close (one read and one write in all)."""
+    if not fills and prices is None:
         return
-    positions = {p.symbol: p for p in PositionRow.objects.filter(deployment=deployment,
-                                                                 symbol__in={f.symbol for f in fills})}
+    rows = PositionRow.objects.filter(deployment=deployment)
+    if prices is None:
+        rows = rows.filter(symbol__in={f.symbol for f in fills})
+    positions = {p.symbol: p for p in rows}
     created = [PositionRow(deployment=deployment, symbol=symbol, quantity=0.0)
                for symbol in dict.fromkeys(f.symbol for f in fills) if symbol not in positions]
     for row in created:
@@ -115,6 +120,9 @@ def _move_positions(deployment: Deployment, fills: list[Fill]) -> None:
         position = positions[fill.symbol]
         position.quantity = position.quantity + fill.position_change
         position.last_price = fill.price
+    for symbol, position in positions.items():
+        if prices is not None and symbol in prices:
+            position.last_price = prices[symbol]
     now = timezone.now()
     for position in positions.values():
         position.updated_at = now
@@ -126,16 +134,12 @@ def _move_positions(deployment: Deployment, fills: list[Fill]) -> None:
 
 def mark(deployment: Deployment, bar: Bar, *, equity: float, cash: float) -> dict:
     """The equity point of `bar` and the deployment's running figures (cash, equity, peak, day's start),
-    as the fields to save on the deployment. The positions' last prices move to the bar's closes."""
+    as the fields to save on the deployment (record_updates(marks=True) moves the positions' prices)."""
     prices = bar.prices()
     if not deployment.benchmark_prices:
         deployment.benchmark_prices = [prices[s] for s in deployment.symbols]
     EquityPoint.objects.create(deployment=deployment, bar_index=bar.index, time=bar.time, equity=equity, cash=cash,
                                benchmark=_benchmark(deployment, prices))
-    positions = list(PositionRow.objects.filter(deployment=deployment))
-    for position in positions:
-        position.last_price = prices.get(position.symbol, position.last_price)
-    PositionRow.objects.bulk_update(positions, ["last_price"])
     day = bar.time[:10]
     fields = {
         "cash": cash, "equity": equity, "benchmark_prices": deployment.benchmark_prices,

@@ -28,10 +28,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from engine.live.trader import Verdict, trade_bar
-from risk.controller import NO_LIMITS, validate_trading_request
+from engine.live.policy import orders_for_targets
+from engine.live.trader import BarOutcome, send, trade_bar
+from risk.controller import KillLevel
+from risk.models import KillSwitch
+from risk.services import emergency_stop, kill_level_for, limits_for
 from sessions.services.watchdog import process_alive, this_host
 from sessions.services.worker import one_line
+from trading.guard import Guard
 from trading.ledger import adopt_opening_positions, mark, record_updates
 from trading.models import ACTIVE_DEPLOYMENT_STATUSES, Deployment, DeploymentEvent, DeploymentStatus, TradingWorker
 from trading.runtime import DeploymentBroken, Runtime, build_runtime, reconcile
@@ -45,6 +49,10 @@ REPLAY_OVER = "the replay reached the end of its period"
 TAKEN_OVER = "taken over by {owner} on {host} (pid {pid}) from {previous}"
 STARTED = "started by {owner} on {host} (pid {pid})"
 FAILED_TO_BUILD = "cannot run: {error}"
+BREACHED = (
+    "a loss limit was breached (equity {equity:,.2f}; at the day's start {start:,.2f}, at its peak {peak:,.2f}): "
+    "tripped at {level} automatically"
+)
 
 
 class TradingProcess:
@@ -88,6 +96,7 @@ class TradingProcess:
             self.claim()
             self._next_claim = time.monotonic() + self.idle_seconds
         statuses = self._statuses()
+        self._flatten_where_tripped(statuses)
         waits = [self.idle_seconds]
         for pk in list(self.runtimes):
             waits.append(self._advance(pk, statuses.get(pk)))
@@ -130,19 +139,17 @@ class TradingProcess:
             if deployment.status != _S.RUNNING or bar.index <= _last_bar(deployment):
                 return
 
-            updates, refused = [], []
-
-            def check(request, account, at_bar) -> Verdict:
-                decision = validate_trading_request(request, limits=NO_LIMITS, account=account, market=at_bar)
-                if not decision.approved:
-                    refused.append((request, decision.code, decision.message))
-                return Verdict(approved=decision.approved, code=decision.code, message=decision.message)
-
-            outcome = trade_bar(bar, feed=runtime.feed, policy=runtime.policy, broker=runtime.broker, check=check,
-                                record=updates.append, id_prefix=runtime.id_prefix,
-                                decide=not runtime.feed.finished)
+            guard = Guard(deployment, runtime, bar, limits=limits_for(deployment), level=kill_level_for(deployment))
+            updates = self._cancel_open(runtime) if guard.level >= KillLevel.HALT else []
+            # PAUSE places nothing; HALT and FLATTEN let the policy decide and the limits clip its targets
+            # (toward flat, never growing; to flat).
+            decide = not runtime.feed.finished and guard.level != KillLevel.PAUSE
+            outcome = trade_bar(bar, feed=runtime.feed, policy=runtime.policy, broker=runtime.broker,
+                                check=guard.check, record=updates.append, id_prefix=runtime.id_prefix,
+                                decide=decide, adjust=guard.adjust)
             # One write of the bar's whole record: a few statements however many orders it made.
-            record_updates(deployment, updates, bar, refused=refused)
+            record_updates(deployment, updates, bar, refused=guard.refused, marks=True)
+            guard.record()
             fields = mark(deployment, bar, equity=outcome.equity, cash=outcome.account.cash)
             now = timezone.now()
             fields.update(last_bar=bar.index, last_bar_time=bar.time, bars_done=deployment.bars_done + 1,
@@ -150,10 +157,77 @@ class TradingProcess:
             if runtime.paper:
                 fields["broker_state"] = runtime.broker.state()
             Deployment.objects.filter(pk=pk).update(**fields)
+            self._trip_on_breach(deployment, guard, outcome.account)
+        runtime.last_bar = bar
         if runtime.paper:
             # What the bar finished is in the record now: the broker keeps only what is still open, so
             # its saved book stays the size of its open orders, not of its history.
             runtime.broker.prune()
+
+    def _flatten_where_tripped(self, statuses: dict[int, str]) -> None:
+        """Every held deployment a FLATTEN switch reaches closes its positions now, not at its next bar
+        (one query a tick while no FLATTEN switch is latched)."""
+        switches = list(KillSwitch.objects.filter(lifted_at__isnull=True, level="flatten")
+                        .values_list("scope", "user_id", "deployment_id"))
+        if not switches:
+            return
+        for pk, runtime in list(self.runtimes.items()):
+            reached = any(scope == "global" or (scope == "user" and user == runtime.owner_id)
+                          or (scope == "deployment" and deployment == pk) for scope, user, deployment in switches)
+            if reached and statuses.get(pk) in (_S.RUNNING, _S.PAUSED, _S.HALTED):
+                try:
+                    self.flatten(pk)
+                except Exception:
+                    log.exception("deployment %s: flatten failed; retried at the next tick", pk)
+                    self._drop(pk, release=False)
+
+    def _cancel_open(self, runtime: Runtime) -> list:
+        """HALT and FLATTEN cancel every open order first."""
+        return [runtime.broker.cancel(order.client_order_id) for order in runtime.broker.open_orders()]
+
+    def _trip_on_breach(self, deployment: Deployment, guard: Guard, account) -> None:
+        level = guard.breached(account)
+        if level is None:
+            return
+        state = guard.state(account)
+        reason = BREACHED.format(level=level, equity=state.equity, start=state.day_start_equity,
+                                 peak=state.peak_equity)
+        emergency_stop("deployment", str(level), deployment=deployment, reason=reason, automatic=True)
+        DeploymentEvent.objects.create(deployment=deployment, severity=DeploymentEvent.Severity.CRITICAL,
+                                       message=f"kill switch tripped at {level}: {reason}")
+
+    def flatten(self, pk: int) -> bool:
+        """Between bars: a deployment at FLATTEN closes every position now, at its last bar's prices (the
+        paper broker's closes; a venue's market). Returns whether it is flat. Retried every tick until it is."""
+        runtime = self.runtimes[pk]
+        if runtime.last_bar is None or not any(runtime.broker.account().positions.values()):
+            return True
+        runtime.flattens += 1
+        bar = runtime.last_bar
+        with transaction.atomic():
+            deployment = Deployment.objects.select_for_update().filter(pk=pk, lease_owner=self.owner).first()
+            if deployment is None:
+                return False
+            guard = Guard(deployment, runtime, bar, limits=limits_for(deployment), level=kill_level_for(deployment))
+            if guard.level < KillLevel.FLATTEN:
+                return True
+            updates = self._cancel_open(runtime)
+            account = runtime.broker.account()
+            zeros = {symbol: 0.0 for symbol in runtime.policy.symbols}
+            requests = orders_for_targets(zeros, account, bar.prices(),
+                                          id_prefix=f"{runtime.id_prefix}x{runtime.flattens}b{bar.index}")
+            send(requests, bar=bar, broker=runtime.broker, check=guard.check, record=updates.append,
+                 outcome=BarOutcome(bar=bar, equity=0.0, equity_after=0.0, account=account))
+            record_updates(deployment, updates, bar, refused=guard.refused, marks=True)
+            guard.record()
+            after = runtime.broker.account()
+            fields = {"cash": after.cash, "equity": after.equity(bar.prices()), "updated_at": timezone.now()}
+            if runtime.paper:
+                fields["broker_state"] = runtime.broker.state()
+            Deployment.objects.filter(pk=pk).update(**fields)
+        if runtime.paper:
+            runtime.broker.prune()
+        return not any(runtime.broker.account().positions.values())
 
     def _finish_replay(self, pk: int) -> None:
         deployment = Deployment.objects.get(pk=pk)

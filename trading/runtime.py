@@ -3,7 +3,8 @@ from the deployment's row; and the reconciliation of its record with its broker 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.utils import timezone
@@ -13,7 +14,7 @@ from engine.data.catalog import load_dataset
 from engine.live.paper import PaperBroker, PaperParams
 from engine.live.policy import Policy
 from engine.live.replay import ReplayFeed
-from engine.live.venue import Broker, Feed, Update
+from engine.live.venue import Bar, Broker, Feed, Update
 from trading import credentials
 from trading.ledger import ledger_cash, ledger_positions, record_updates
 from trading.models import Deployment
@@ -45,6 +46,12 @@ class Runtime:
     feed: Feed
     broker: Broker
     paper: bool
+    owner_id: int = 0
+    # Wall-clock times of the orders sent in the last minute (the orders-per-minute limit).
+    sent: deque = field(default_factory=deque)
+    # The last bar handled, whose prices a flatten between bars trades at; and how many flattens ran.
+    last_bar: Bar | None = None
+    flattens: int = 0
 
     @property
     def id_prefix(self) -> str:
@@ -73,7 +80,8 @@ def build_runtime(deployment: Deployment) -> Runtime:
         policy = Policy.load(config, checkpoint=checkpoint, market=feed.market())
     paper = deployment.mode == Deployment.Mode.PAPER
     broker = _paper_broker(deployment, config) if paper else _live_broker(deployment, exchange)
-    return Runtime(deployment_id=deployment.pk, policy=policy, feed=feed, broker=broker, paper=paper)
+    return Runtime(deployment_id=deployment.pk, policy=policy, feed=feed, broker=broker, paper=paper,
+                   owner_id=deployment.owner_id)
 
 
 def _live_feed(deployment: Deployment, config: RunConfig, exchange) -> Feed:

@@ -11,6 +11,7 @@ policy at the decision bars' closes holds what the backtest's env held, bar for 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,20 +127,40 @@ class Policy:
         return Targets(quantities=np.array([target]), action=np.asarray(action))
 
     def orders(self, market: MarketData, t: int, account: Account, prices: np.ndarray, *,
-               id_prefix: str) -> list[OrderRequest]:
-        """The market orders that take `account` to the policy's targets at bar t: sells first, so
-        their proceeds pay for the buys. Client order ids are `{id_prefix}b{t}s{i}`: the same bar
+               id_prefix: str, adjust: Adjust | None = None) -> list[OrderRequest]:
+        """The market orders that take `account` to the policy's targets at bar t (after `adjust`, the
+        risk limits' clipping, when given). Client order ids are `{id_prefix}b{t}s{i}`: the same bar
         decided again (after a restart) asks for the same ids, which a broker places only once."""
         targets = self.targets(market, t, account, prices)
-        if targets is None:
+        if targets is None and adjust is None:
             return []
-        value = abs(account.equity(dict(zip(self.symbols, map(float, prices), strict=True))))
-        sells, buys = [], []
-        for i, symbol in enumerate(self.symbols):
-            delta = float(targets.quantities[i]) - account.positions.get(symbol, 0.0)
-            if abs(delta) * float(prices[i]) <= ORDER_DUST * value or delta == 0.0:
-                continue
-            request = OrderRequest(client_order_id=f"{id_prefix}b{t}s{i}", symbol=symbol,
-                                   side="buy" if delta > 0 else "sell", quantity=abs(delta))
-            (buys if delta > 0 else sells).append(request)
-        return sells + buys
+        held = {s: account.positions.get(s, 0.0) for s in self.symbols}
+        wanted = held if targets is None else dict(zip(self.symbols, map(float, targets.quantities), strict=True))
+        if adjust is not None:
+            wanted = adjust(wanted)
+        return orders_for_targets(wanted, account, dict(zip(self.symbols, map(float, prices), strict=True)),
+                                  id_prefix=f"{id_prefix}b{t}")
+
+
+# What the risk limits make of a policy's targets: units per symbol in, units per symbol out.
+Adjust = Callable[[dict[str, float]], dict[str, float]]
+
+
+def orders_for_targets(targets: dict[str, float], account: Account, prices: dict[str, float], *,
+                       id_prefix: str) -> list[OrderRequest]:
+    """Market orders taking `account` to `targets` (units per symbol), client ids `{id_prefix}s{i}` (i the
+    symbol's place in `targets`). Orders that reduce a position come first, so their proceeds pay for the
+    rest and a limit checked on the way is never crossed by the order of sending. A move worth less
+    than ORDER_DUST of the account is float noise, not an order."""
+    value = abs(account.equity({s: prices[s] for s in account.positions if account.positions[s]}))
+    reducing, growing = [], []
+    for i, (symbol, target) in enumerate(targets.items()):
+        current = account.positions.get(symbol, 0.0)
+        delta = target - current
+        if delta == 0.0 or abs(delta) * prices[symbol] <= ORDER_DUST * value:
+            continue
+        request = OrderRequest(client_order_id=f"{id_prefix}s{i}", symbol=symbol,
+                               side="buy" if delta > 0 else "sell", quantity=abs(delta))
+        shrinks = abs(target) < abs(current) and target * current >= 0.0
+        (reducing if shrinks else growing).append(request)
+    return reducing + growing

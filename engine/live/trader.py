@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.live.orders import Account, OrderRequest
-from engine.live.policy import Policy
+from engine.live.policy import Adjust, Policy
 from engine.live.venue import Bar, Broker, Feed, Update
 
 
@@ -45,9 +45,10 @@ class BarOutcome:
 
 
 def trade_bar(bar: Bar, *, feed: Feed, policy: Policy, broker: Broker, check: Check, record: Record,
-              id_prefix: str, decide: bool = True) -> BarOutcome:
+              id_prefix: str, decide: bool = True, adjust: Adjust | None = None) -> BarOutcome:
     """Run one closed bar. decide=False only marks the account (the last bar of a replay, which has no
-    later bar to hold a position into: a backtest does not trade there either)."""
+    later bar to hold a position into: a backtest does not trade there either). adjust: the risk
+    limits' clipping of the policy's targets (risk.controller.apply_risk_limits), before orders are made."""
     record(broker.sync(bar))
     account = broker.account()
     prices = bar.prices()
@@ -55,13 +56,20 @@ def trade_bar(bar: Bar, *, feed: Feed, policy: Policy, broker: Broker, check: Ch
     outcome = BarOutcome(bar=bar, equity=equity, equity_after=equity, account=account)
     if not decide:
         return outcome
-    requests = policy.orders(feed.market(), bar.index, account, bar.close, id_prefix=id_prefix)
+    requests = policy.orders(feed.market(), bar.index, account, bar.close, id_prefix=id_prefix, adjust=adjust)
+    send(requests, bar=bar, broker=broker, check=check, record=record, outcome=outcome)
+    outcome.account = broker.account()
+    outcome.equity_after = outcome.account.equity(prices)
+    return outcome
+
+
+def send(requests: list[OrderRequest], *, bar: Bar, broker: Broker, check: Check, record: Record,
+         outcome: BarOutcome) -> None:
+    """Each request through `check`, against the account as the orders before it left it, then to the
+    broker if approved: the one place an order reaches a broker."""
     for request in requests:
         verdict = check(request, broker.account(), bar)
         outcome.requests.append(request)
         outcome.verdicts.append(verdict)
         if verdict.approved:
             record(broker.submit(request, bar))
-    outcome.account = broker.account()
-    outcome.equity_after = outcome.account.equity(prices)
-    return outcome
