@@ -74,6 +74,10 @@ def target_weights(action: np.ndarray, params: PortfolioParams) -> np.ndarray:
     return np.concatenate(([1.0 - risky.sum()], risky))
 
 
+# f at mu's root, to float64 rounding: a few ulps of 1.
+ROOT_TOLERANCE = 8 * float(np.finfo(np.float64).eps)
+
+
 def rebalance_factor(w: np.ndarray, d: np.ndarray, cost_rate: float) -> float:
     """mu = V_after / V of rebalancing from drifted weights d to target weights w (cash first), paying
     `cost_rate` of every traded amount: the root of
@@ -85,16 +89,26 @@ def rebalance_factor(w: np.ndarray, d: np.ndarray, cost_rate: float) -> float:
     (where f >= 0) lands on it exactly after crossing at most one kink per asset.
     """
     w, d = w[1:], d[1:]
-    mu = 1.0
+    mu = rebalance_start(float(np.abs(w - d).sum()), float(np.abs(w).sum()), cost_rate)
     for _ in range(len(w) + 2):
         gap = w * mu - d
         f = mu - 1.0 + cost_rate * float(np.abs(gap).sum())
-        if f <= 0.0:
+        if f <= ROOT_TOLERANCE:  # at the root but for rounding, which a step could not move
             break
         # The left derivative: at a kink (gap 0) the slope of the segment Newton moves into.
         side = np.where(gap == 0.0, -np.sign(w), np.sign(gap))
         mu -= f / (1.0 + cost_rate * float((w * side).sum()))
     return mu
+
+
+def rebalance_start(turnover: float, gross: float, cost_rate: float) -> float:
+    """Where Newton's method for rebalance_factor starts: a point at or above the root, close to it.
+
+    |w_i mu - d_i| >= |w_i - d_i| - |w_i| (1 - mu), so f(mu) >= mu - 1 + c (T - G (1 - mu)) with
+    T = sum |w_i - d_i| and G = sum |w_i|; that bound is 0 at (1 - c T + c G) / (1 + c G), where f is
+    therefore >= 0. Only kinks within O(c^2) of the root lie between, so most rows need one step.
+    """
+    return min(1.0, (1.0 - cost_rate * turnover + cost_rate * gross) / (1.0 + cost_rate * gross))
 
 
 def weight_clip(long_only: bool) -> tuple[float, float]:

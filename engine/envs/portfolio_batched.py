@@ -37,13 +37,16 @@ def rebalance_factors(w: torch.Tensor, d: torch.Tensor, cost_rate: float) -> tor
     Differentiable in w and d (EIIE climbs it): on the linear piece holding the root, the last step
     taken is the root as a function of w and d, so its gradient is the root's."""
     w, d = w[:, 1:], d[:, 1:]
-    mu = torch.ones(w.shape[0], dtype=w.dtype, device=w.device)
     if cost_rate == 0.0:
-        return mu
+        return torch.ones(w.shape[0], dtype=w.dtype, device=w.device)
+    # engine.envs.portfolio.rebalance_start, row-wise: at or above the root, within O(c^2) of it.
+    tolerance = 8 * torch.finfo(w.dtype).eps
+    gross = w.abs().sum(dim=1)
+    mu = ((1.0 - cost_rate * (w - d).abs().sum(dim=1) + cost_rate * gross) / (1.0 + cost_rate * gross)).clamp_max(1.0)
     for _ in range(w.shape[1] + 2):
         gap = w * mu.unsqueeze(1) - d
         f = mu - 1.0 + cost_rate * gap.abs().sum(dim=1)
-        moving = f > 0.0
+        moving = f > tolerance  # at the root but for rounding, which a step could not move
         if not bool(moving.any()):
             break
         # The left derivative: at a kink (gap 0) the slope of the segment Newton moves into.
