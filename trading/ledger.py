@@ -26,17 +26,21 @@ class LedgerError(RuntimeError):
 
 
 def record_updates(deployment: Deployment, updates: Iterable[Update], bar: Bar, *,
-                   refused: Iterable[tuple[OrderRequest, str, str]] = (), marks: bool = False) -> None:
+                   refused: Iterable[tuple[OrderRequest, str, str]] = (), marks: bool = False,
+                   fresh: str | None = None) -> None:
     """Write every order (its latest state) and every new fill of `updates`, in order, with the orders
     the risk check `refused` ((request, code, message): recorded as rejected, never sent), and move the
-    positions by the fills. marks: also mark every position at the bar's closes (the bar's last write)."""
+    positions by the fills. marks: also mark every position at the bar's closes (the bar's last write).
+    fresh: the client order id prefix of orders made in this very transaction (a new bar's), which the
+    record cannot hold yet, nor their fills: they are written without looking them up first."""
     orders: dict[str, Order] = {}
     fills: list[Fill] = []
     for update in updates:
         orders.update((order.client_order_id, order) for order in update.orders)
         fills.extend(update.fills)
-    rows = _write_orders(deployment, orders, bar, refused)
-    new = _write_fills(deployment, fills, rows, bar)
+    is_fresh = (lambda cid: cid.startswith(fresh)) if fresh else (lambda cid: False)
+    rows = _write_orders(deployment, orders, bar, refused, is_fresh)
+    new = _write_fills(deployment, fills, rows, bar, is_fresh)
     _move_positions(deployment, new, prices=bar.prices() if marks else None)
 
 
@@ -45,12 +49,12 @@ def record_order(deployment: Deployment, order: Order, bar: Bar) -> None:
 
 
 def _write_orders(deployment: Deployment, orders: dict[str, Order], bar: Bar,
-                  refused: Iterable[tuple[OrderRequest, str, str]]) -> dict[str, int]:
+                  refused: Iterable[tuple[OrderRequest, str, str]], is_fresh) -> dict[str, int]:
     """client_order_id -> row id of every order written."""
     refused = list(refused)
-    ids = [*orders, *(request.client_order_id for request, _, _ in refused)]
+    ids = [cid for cid in (*orders, *(request.client_order_id for request, _, _ in refused)) if not is_fresh(cid)]
     existing = {row.client_order_id: row for row in OrderRow.objects.filter(deployment=deployment,
-                                                                          client_order_id__in=ids)}
+                                                                          client_order_id__in=ids)} if ids else {}
     new = [OrderRow(deployment=deployment, client_order_id=cid, bar_index=bar.index, bar_time=bar.time,
                     **_request_values(order.request), **_order_values(order))
            for cid, order in orders.items() if cid not in existing]
@@ -82,12 +86,14 @@ def _move_orders(rows: dict[str, OrderRow], orders: dict[str, Order]) -> None:
         OrderRow.objects.bulk_update(changed, [*_order_values(next(iter(orders.values()))), "updated_at"])
 
 
-def _write_fills(deployment: Deployment, fills: list[Fill], order_ids: dict[str, int], bar: Bar) -> list[Fill]:
+def _write_fills(deployment: Deployment, fills: list[Fill], order_ids: dict[str, int], bar: Bar,
+                 is_fresh) -> list[Fill]:
     """The fills not recorded before, recorded."""
     if not fills:
         return []
-    seen = set(FillRow.objects.filter(deployment=deployment, fill_id__in=[f.fill_id for f in fills])
-               .values_list("fill_id", flat=True))
+    known = [f.fill_id for f in fills if not is_fresh(f.client_order_id)]
+    seen = set(FillRow.objects.filter(deployment=deployment, fill_id__in=known)
+               .values_list("fill_id", flat=True)) if known else set()
     new = []
     for fill in fills:
         if fill.fill_id in seen:

@@ -148,7 +148,8 @@ class TradingProcess:
                                 check=guard.check, record=updates.append, id_prefix=runtime.id_prefix,
                                 decide=decide, adjust=guard.adjust)
             # One write of the bar's whole record: a few statements however many orders it made.
-            record_updates(deployment, updates, bar, refused=guard.refused, marks=True)
+            record_updates(deployment, updates, bar, refused=guard.refused, marks=True,
+                           fresh=f"{runtime.id_prefix}b{bar.index}s")
             guard.record()
             fields = mark(deployment, bar, equity=outcome.equity, cash=outcome.account.cash)
             now = timezone.now()

@@ -1,4 +1,6 @@
 import datetime
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -178,13 +180,30 @@ def deployments_dir(settings, tmp_path) -> Path:
     return directory
 
 
+# The training behind trained_session, once per config for the whole run: its run directory and the
+# result it ended with. A training takes seconds and dozens of tests deploy one; each test still gets
+# its own completed session row, whose run directory holds a copy of the same checkpoint.
+_TRAINED: dict[str, tuple[Path, dict]] = {}
+
+
 @pytest.fixture
-def trained_session(user, make_strategy, runs_dir, deployments_dir):
+def trained_session(user, make_strategy, runs_dir, deployments_dir, tmp_path_factory):
     """A completed one-epoch training session of a tiny portfolio strategy, with its best checkpoint."""
-    from sessions.services import session_submit
+    from sessions.selectors import session_run_dir
+    from sessions.services import session_start, session_submit
     from tests.platform.session_helpers import run_here
 
     session = session_submit(strategy=make_strategy(user, epochs=1), user=user, enqueue=False)
-    done = run_here(session)
-    assert done.status == "completed", done.error
-    return done
+    key = json.dumps(session.config, sort_keys=True)
+    if key not in _TRAINED:
+        done = run_here(session)
+        assert done.status == "completed", done.error
+        kept = tmp_path_factory.mktemp("trained") / "run"
+        shutil.copytree(session_run_dir(session=done), kept)
+        _TRAINED[key] = (kept, done.result_data)
+        return done
+    kept, result = _TRAINED[key]
+    shutil.copytree(kept, session_run_dir(session=session))
+    started = session_start(session=session, process_id=4242, host="test-host")
+    return session_transition(session=started, to=S.COMPLETED, result_data=result, progress_epoch=1,
+                              progress_total=1)
