@@ -36,11 +36,13 @@ from accounts.services import api_token_authenticate
 from common.errors import Conflict, DomainError, NotFound, Problem, problems_of
 from common.text import unstorable
 from engine.data import DataError
+from risk.api import limits_router
 from sessions.api import sessions_router, strategy_sessions_router
 from sessions.services import IllegalTransition
 from strategies.api import config_router, datasets_router, strategies_router
 from trading.api import deployments_router, exchange_accounts_router
 from trading.credentials import CredentialsUnavailable
+from trading.risk_api import deployment_risk_router, kill_switch_router
 from trading.services import IllegalDeploymentTransition
 
 # Where Django logs its own 500s, so the same reporting (mail_admins, ...) sees the API's.
@@ -150,6 +152,10 @@ api.add_router("/strategies", strategy_sessions_router, url_name_prefix="strateg
 api.add_router("/sessions", sessions_router)
 api.add_router("/deployments", deployments_router)
 api.add_router("/exchange-accounts", exchange_accounts_router)
+# A deployment's limits and decisions live with the risk endpoints that find deployments (trading.risk_api).
+api.add_router("/deployments", deployment_risk_router, url_name_prefix="deployment_risk")
+api.add_router("/risk/limits", limits_router)
+api.add_router("/risk/kill-switch", kill_switch_router)
 
 
 def error_response(

@@ -16,6 +16,8 @@ from django.utils.timezone import template_localtime
 from jinja2 import Environment, StrictUndefined
 
 from common.access import sees_strategy
+from risk.presenters import switch_target
+from risk.selectors import switches_reaching_user
 from sessions.presenters import LIST_METRICS, key_results, session_actions
 from sessions.reasons import without_paths
 from sessions.report_format import clock, metric, metric_heading, metric_label, tenths
@@ -28,7 +30,9 @@ def environment(**options) -> Environment:
     # The presenters an include needs whichever view renders it (the session table is on the sessions
     # list and on a strategy's page): what a user may do with a session, and its key results.
     env.globals.update(static=static, url=url, session_actions=session_actions, key_results=key_results,
-                       LIST_METRICS=LIST_METRICS, sees_strategy=sees_strategy, trades_live=trades_live)
+                       LIST_METRICS=LIST_METRICS, sees_strategy=sees_strategy, trades_live=trades_live,
+                       # Every page's banner while a kill switch reaching the user is latched (risk/banner.html).
+                       kill_switches_reaching=switches_reaching_user, switch_target=switch_target)
     env.filters.update(date=date, json_script=json_script, metric=metric, metric_label=metric_label,
                        metric_heading=metric_heading, tenths=tenths, clock=clock, without_paths=without_paths)
     return env

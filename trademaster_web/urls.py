@@ -31,6 +31,7 @@ urlpatterns = [
     path("strategies/", include(strategy_pages)),
     path("sessions/", include("sessions.urls")),
     path("deployments/", include("trading.urls")),
+    path("risk/", include("risk.urls")),
     path("", dashboard_view, name="dashboard"),
     path("metrics", metrics_view, name="prometheus-django-metrics"),
     # Browsers ask for /favicon.ico whatever the page says.

@@ -1,5 +1,5 @@
-"""WebSocket /ws/deployments/<id>/: a deployment's equity, orders, fills and events, and where it stands,
-live.
+"""WebSocket /ws/deployments/<id>/: a deployment's equity, orders, fills, events and risk decisions, and
+where it stands, live.
 
 Authentication and refusals are the sessions' stream's (sessions.consumers): the login session or an
 API token; a refused connection is accepted, sent one {"type": "error", "error"} and closed with 4401
@@ -14,17 +14,19 @@ Messages to the client (JSON; trading.feeds names the fields):
   {"type": "order", "id", "symbol", "side", "quantity", "status", "filled_quantity", ...}
   {"type": "fill", "id", "order_id", "symbol", "side", "quantity", "price", "fee", "time", ...}
   {"type": "event", "id", "severity", "message", "created_at"}
+  {"type": "decision", "id", "client_order_id", "bar_index", "symbol", "side", "quantity", "approved",
+   "code", "message", "values", "created_at"}         the risk checks' verdict on an order
   {"type": "error", "error"}
 
 History then live: each feed starts after the id the client gives as ?<feed>_after=<id> in the URL
-(equity_after, orders_after, fills_after, events_after; 0, the default, for the whole history): the
-stored rows above it first, then each new one, in id order. Equity points, fills and events come each
-once: to resume after a reconnect, pass the last id received of each. Orders come as they are when
-read, and an order already sent comes again when it changes (trading.feeds), so an order message is the
-order's state to keep, replacing any earlier one of that id; the same state of an order is never sent
-twice on one connection. A client resumes orders after the order before the oldest one it holds as
-open (after the last one when it holds none open): the server does not know which orders a client
-holds, and every order that may have changed since is then sent again.
+(equity_after, orders_after, fills_after, events_after, decisions_after; 0, the default, for the whole
+history): the stored rows above it first, then each new one, in id order. Equity points, fills, events
+and decisions come each once: to resume after a reconnect, pass the last id received of each. Orders
+come as they are when read, and an order already sent comes again when it changes (trading.feeds), so
+an order message is the order's state to keep, replacing any earlier one of that id; the same state of
+an order is never sent twice on one connection. A client resumes orders after the order before the
+oldest one it holds as open (after the last one when it holds none open): the server does not know which
+orders a client holds, and every order that may have changed since is then sent again.
 
 The cursor rule is the sessions' one, per feed: a row at or below the viewer's cursor is never sent
 again; a tail message that starts above it is preceded by the rows between, read from the record.

@@ -12,12 +12,14 @@ DEPLOYMENTS source.
   (trading.consumers). An order's state only moves forward, and the viewer's own read comes after the
   status it answers, so no viewer is sent an older state after a newer one.
 - fills and events: rows that never change, by id.
+- decisions: what the risk checks said of each order (risk.models.RiskDecision), approved or refused
+  with its reason code: rows that never change, by id.
 
 The status message: the deployment's status and why, cash, equity, PnL (total and today), drawdown,
 the last bar, the positions (symbol, quantity, last price, value) and the open orders.
 
-One writer appends a deployment's equity points, orders and fills: the trading process holding its
-lease, one transaction per bar, so they commit in id order. Events have two (that process, and a
+One writer appends a deployment's equity points, orders, fills and risk decisions: the trading process
+holding its lease, one transaction per bar, so they commit in id order. Events have two (that process, and a
 person pausing or stopping the deployment from a page): two committed within one tick in inverse id
 order could cost the live feed the lower one, as the sessions' alerts could; the record keeps it, and a
 reconnect from an earlier id reads it.
@@ -25,6 +27,7 @@ reconnect from an earlier id reads it.
 from __future__ import annotations
 
 from engine.live.orders import OPEN_ORDER_STATUSES
+from risk.models import RiskDecision
 from sessions.feeds import Feed
 from sessions.stream import Source
 from trading.models import Deployment, DeploymentEvent, EquityPoint, Fill, Order, Position
@@ -49,6 +52,15 @@ class OrderFeed(Feed):
         return self._rows(rows.values_list(*self.fields))
 
 
+class DecisionFeed(Feed):
+    """The risk decisions of a deployment, also read as the latest refusals (its page shows them apart)."""
+
+    def refused_newest(self, *, owner_pk: int, limit: int) -> list[dict]:
+        """The newest `limit` refused decisions, newest first."""
+        rows = RiskDecision.objects.filter(deployment_id=owner_pk, approved=False).order_by("-pk")
+        return self._rows(rows.values_list(*self.fields)[:limit])
+
+
 EQUITY = Feed(
     "equity", EquityPoint, ("id", "bar_index", "time", "equity", "cash", "benchmark"), None, "equity",
     batched=True, fast=True, owner_field="deployment_id",
@@ -68,7 +80,14 @@ EVENTS = Feed(
     owner_field="deployment_id",
 )
 
-FEEDS: dict[str, Feed] = {feed.name: feed for feed in (EQUITY, ORDERS, FILLS, EVENTS)}
+DECISIONS = DecisionFeed(
+    "decisions", RiskDecision,
+    ("id", "client_order_id", "bar_index", "symbol", "side", "quantity", "approved", "code", "message", "values",
+     "created_at"),
+    "created_at", "decision", owner_field="deployment_id",
+)
+
+FEEDS: dict[str, Feed] = {feed.name: feed for feed in (EQUITY, ORDERS, FILLS, EVENTS, DECISIONS)}
 
 
 def position_rows(*, deployment_pk: int) -> list[dict]:

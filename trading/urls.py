@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trading import views
+from trading import risk_views, views
 
 app_name = "deployments"
 
@@ -11,4 +11,7 @@ urlpatterns = [
     path("<int:pk>/pause/", views.deployment_pause_view, name="pause"),
     path("<int:pk>/resume/", views.deployment_resume_view, name="resume"),
     path("<int:pk>/stop/", views.deployment_stop_view, name="stop"),
+    path("<int:pk>/risk/", risk_views.deployment_limits_view, name="risk_limits"),
+    path("<int:pk>/kill-switch/", risk_views.deployment_trip_view, name="trip"),
+    path("<int:pk>/kill-switch/lift/", risk_views.deployment_lift_view, name="lift"),
 ]

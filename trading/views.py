@@ -24,6 +24,7 @@ from trading import selectors, services
 from trading.feeds import EVENTS, FILLS, OPEN_STATUSES, ORDERS, position_rows
 from trading.forms import DeployForm
 from trading.models import Deployment, DeploymentStatus
+from trading.risk_views import risk_panel
 from trading.services.deployments import SESSION_NOT_YOURS
 from trading.services.transitions import TRANSITIONS
 
@@ -86,6 +87,7 @@ def deployment_detail_view(request, pk: int):
     open_orders = ORDERS.open_rows(owner_pk=pk)
     fills = FILLS.newest_after(owner_pk=pk, after=0, limit=ROWS_SHOWN)
     events = EVENTS.newest_after(owner_pk=pk, after=0, limit=EVENTS_SHOWN)
+    risk = risk_panel(deployment, user=request.user)  # its decisions and kill switch (trading.risk_views)
     return render(request, "trading/detail.html", {
         "deployment": deployment,
         "actions": actions,
@@ -101,10 +103,12 @@ def deployment_detail_view(request, pk: int):
             "orders": (open_orders[0]["id"] - 1) if open_orders else (orders[-1]["id"] if orders else 0),
             "fills": fills[-1]["id"] if fills else 0,
             "events": events[-1]["id"] if events else 0,
+            "decisions": risk["decisions_after"],
         },
         # What the page holds of the orders, to resume their stream and keep their table.
         "orders_known": sorted({o["id"]: o for o in orders + open_orders}.values(), key=lambda o: o["id"]),
         "open_statuses": OPEN_STATUSES,
+        **risk,
     })
 
 

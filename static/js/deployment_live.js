@@ -1,7 +1,7 @@
 // A deployment's page, live: one WebSocket (/ws/deployments/<id>/, protocol in trading/consumers.py)
 // feeds the figures, the positions and open orders (from each status message), the equity chart, and
-// the fills, orders and events tables (from their feeds). When the status moves, the page fetches its
-// actions as the server renders them (?part=actions), so the buttons are always the ones it offers.
+// the fills, orders, events and risk decisions (from their feeds). When the status moves, the page
+// fetches its actions as the server renders them (?part=actions), so the buttons are always the ones it offers.
 // The page works without any of this (it is server-rendered); this only keeps it current. Numbers print
 // as templates/trading/format.html prints them.
 (function () {
@@ -16,6 +16,7 @@
   const GOING_AWAY = 1001;
   const ROWS_SHOWN = 20;
   const EVENTS_SHOWN = 50;
+  const REFUSALS_SHOWN = 5;
   const OPEN = new Set(JSON.parse(document.getElementById("open-statuses").textContent));
 
   // Numbers, as format.html prints them --------------------------------------------------------------
@@ -150,7 +151,7 @@
   let redrawTimer = null;
   const cursors = {
     equity: +root.dataset.equityAfter, orders: +root.dataset.ordersAfter, fills: +root.dataset.fillsAfter,
-    events: +root.dataset.eventsAfter,
+    events: +root.dataset.eventsAfter, decisions: +root.dataset.decisionsAfter,
   };
 
   function addPoints(points) {
@@ -225,6 +226,57 @@
     box.querySelector(".empty").hidden = true;
   }
 
+  // Risk decisions: the table (newest first) and the latest refusals, as templates/risk/decisions.html
+  // draws them.
+
+  function verdict(d) {
+    const td = cell("");
+    const badge = document.createElement(d.approved ? "span" : "strong");
+    badge.className = `order-status ${d.approved ? "order-filled" : "order-rejected"}`;
+    badge.textContent = d.approved ? "approved" : (d.code || "refused");
+    td.append(badge);
+    return td;
+  }
+
+  function decisionRow(d) {
+    const tr = row([cell(String(d.id), true), cell(String(d.bar_index), true), cell(d.side), cell(d.symbol),
+      cell(fmt.number(d.quantity), true), verdict(d), cell(d.message)], { id: d.id, approved: String(d.approved) });
+    if (!d.approved) tr.className = "refused";
+    return tr;
+  }
+
+  function refusalItem(d) {
+    const item = document.createElement("li");
+    item.dataset.id = d.id;
+    item.className = "alert alert-error";
+    const when = document.createElement("time");
+    when.dateTime = d.created_at;
+    when.textContent = d.created_at.slice(0, 19).replace("T", " ");
+    const code = document.createElement("strong");
+    code.textContent = d.code || "refused";
+    item.append(when, ` bar ${d.bar_index} · ${d.side} ${fmt.number(d.quantity)} ${d.symbol}: `, code, " ", d.message);
+    return item;
+  }
+
+  function addDecision(d) {
+    if (d.id <= cursors.decisions) return;
+    cursors.decisions = d.id;
+    const body = document.querySelector("#decisions tbody");
+    if (body) {
+      const empty = body.querySelector("tr.empty");
+      empty.hidden = true;
+      empty.after(decisionRow(d));
+      while (body.rows.length > ROWS_SHOWN + 1) body.deleteRow(-1);
+    }
+    const box = document.getElementById("refusals");
+    if (box && !d.approved) {
+      const list = box.querySelector("ul");
+      list.prepend(refusalItem(d));
+      while (list.children.length > REFUSALS_SHOWN) list.lastElementChild.remove();
+      box.querySelector(".empty").hidden = true;
+    }
+  }
+
   // The socket -----------------------------------------------------------------------------------
 
   function say(words) {
@@ -235,7 +287,7 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const query = `equity_after=${cursors.equity}&orders_after=${ordersAfter()}&fills_after=${cursors.fills}` +
-      `&events_after=${cursors.events}`;
+      `&events_after=${cursors.events}&decisions_after=${cursors.decisions}`;
     const socket = new WebSocket(`${scheme}://${location.host}/ws/deployments/${deploymentId}/?${query}`);
     socket.onopen = () => say("connecting");
     socket.onmessage = (event) => {
@@ -248,6 +300,7 @@
       else if (message.type === "order") addOrder(message);
       else if (message.type === "fill") addFill(message);
       else if (message.type === "event") addEvent(message);
+      else if (message.type === "decision") addDecision(message);
       else if (message.type === "error") say(message.error);
       // Other types are newer than this page: ignored.
     };

@@ -465,6 +465,13 @@ def test_openapi_lists_the_endpoints_and_both_kinds_of_auth(client):
         "/api/deployments/{deployment_id}/events": {"get"},
         "/api/deployments/{deployment_id}/positions": {"get"},
         "/api/exchange-accounts": {"get", "post"},
+        "/api/deployments/{deployment_id}/risk-limits": {"get", "put"},
+        "/api/deployments/{deployment_id}/risk-decisions": {"get"},
+        "/api/risk/limits/system": {"get", "put"},
+        "/api/risk/limits/user": {"get", "put"},
+        "/api/risk/limits/strategies/{strategy_id}": {"get", "put"},
+        "/api/risk/kill-switch": {"get", "post"},
+        "/api/risk/kill-switch/lift": {"post"},
     } == {path: set(operations) for path, operations in spec["paths"].items()}
     assert set(spec["components"]["securitySchemes"]) == {"BearerToken", "LoginSession"}
     assert client.get("/api/docs").status_code == 200

@@ -37,6 +37,7 @@ class Viewer:
         self.points: dict[int, dict] = {}
         self.fills: list[int] = []
         self.events: list[int] = []
+        self.decisions: list[int] = []
         self.orders: dict[int, dict] = {}
         self.order_states: list[tuple[int, str, float]] = []
         self.first: str | None = None
@@ -56,6 +57,8 @@ class Viewer:
             self.fills.append(message["id"])
         elif kind == "event":
             self.events.append(message["id"])
+        elif kind == "decision":
+            self.decisions.append(message["id"])
         else:
             raise AssertionError(message)
 
@@ -73,7 +76,8 @@ class Viewer:
                                                                                     "partially_filled")]
         orders_after = min(open_ids) - 1 if open_ids else max(self.orders, default=0)
         return (f"equity_after={max(self.equity, default=0)}&orders_after={orders_after}"
-                f"&fills_after={max(self.fills, default=0)}&events_after={max(self.events, default=0)}")
+                f"&fills_after={max(self.fills, default=0)}&events_after={max(self.events, default=0)}"
+                f"&decisions_after={max(self.decisions, default=0)}")
 
 
 def db(work):
@@ -86,6 +90,7 @@ def record(deployment) -> dict:
         "equity": list(EquityPoint.objects.filter(deployment=deployment).order_by("pk").values_list("pk", flat=True)),
         "fills": list(Fill.objects.filter(deployment=deployment).order_by("pk").values_list("pk", flat=True)),
         "events": list(deployment.events.order_by("pk").values_list("pk", flat=True)),
+        "decisions": list(deployment.risk_decisions.order_by("pk").values_list("pk", flat=True)),
         "orders": {row["id"]: row for row in ORDERS.rows_after(owner_pk=deployment.pk, after=0, limit=1000)},
     }
 
@@ -93,7 +98,7 @@ def record(deployment) -> dict:
 def holds(viewer: Viewer, expected: dict, *, last_bar: int) -> bool:
     return (viewer.status is not None and viewer.status["last_bar"] == last_bar
             and sorted(viewer.equity) == expected["equity"] and sorted(viewer.fills) == expected["fills"]
-            and sorted(viewer.events) == expected["events"]
+            and sorted(viewer.events) == expected["events"] and sorted(viewer.decisions) == expected["decisions"]
             and {pk: _without_type(o) for pk, o in viewer.orders.items()} == expected["orders"])
 
 
@@ -323,6 +328,7 @@ def test_a_viewer_follows_a_trading_process_bar_by_bar_and_pausing_stops_the_bar
             assert viewer.status["equity"] == viewer.points[viewer.equity[-1]]["equity"]
         assert len(viewer.equity) == 8 and any(state[1] == "filled" for state in viewer.order_states)
         assert any(state[1] == "accepted" for state in viewer.order_states)
+        assert len(viewer.decisions) == len(viewer.orders)  # the risk checks' verdict on each order, live
 
         await db(lambda: deployment_pause(deployment=deployment, user=user))
         await db(lambda: [process.tick() for _ in range(20)])
