@@ -166,21 +166,24 @@ class TradingProcess:
             runtime.broker.prune()
 
     def _flatten_where_tripped(self, statuses: dict[int, str]) -> None:
-        """Every held deployment a FLATTEN switch reaches closes its positions now, not at its next bar
-        (one query a tick while no FLATTEN switch is latched)."""
-        switches = list(KillSwitch.objects.filter(lifted_at__isnull=True, level="flatten")
-                        .values_list("scope", "user_id", "deployment_id"))
+        """Act on a HALT or FLATTEN switch now, not at the next bar: every held deployment it reaches
+        cancels its open orders, and under FLATTEN closes its positions (one query a tick while no such
+        switch is latched)."""
+        switches = list(KillSwitch.objects.filter(lifted_at__isnull=True, level__in=["halt", "flatten"])
+                        .values_list("scope", "user_id", "deployment_id", "level"))
         if not switches:
             return
         for pk, runtime in list(self.runtimes.items()):
-            reached = any(scope == "global" or (scope == "user" and user == runtime.owner_id)
-                          or (scope == "deployment" and deployment == pk) for scope, user, deployment in switches)
-            if reached and statuses.get(pk) in (_S.RUNNING, _S.PAUSED, _S.HALTED):
-                try:
-                    self.flatten(pk)
-                except Exception:
-                    log.exception("deployment %s: flatten failed; retried at the next tick", pk)
-                    self._drop(pk, release=False)
+            levels = {level for scope, user, deployment, level in switches
+                      if scope == "global" or (scope == "user" and user == runtime.owner_id)
+                      or (scope == "deployment" and deployment == pk)}
+            if not levels or statuses.get(pk) not in (_S.RUNNING, _S.PAUSED, _S.HALTED):
+                continue
+            try:
+                self.flatten(pk, close="flatten" in levels)
+            except Exception:
+                log.exception("deployment %s: acting on its kill switch failed; again at the next tick", pk)
+                self._drop(pk, release=False)
 
     def _cancel_open(self, runtime: Runtime) -> list:
         """HALT and FLATTEN cancel every open order first."""
@@ -197,11 +200,13 @@ class TradingProcess:
         DeploymentEvent.objects.create(deployment=deployment, severity=DeploymentEvent.Severity.CRITICAL,
                                        message=f"kill switch tripped at {level}: {reason}")
 
-    def flatten(self, pk: int) -> bool:
-        """Between bars: a deployment at FLATTEN closes every position now, at its last bar's prices (the
-        paper broker's closes; a venue's market). Returns whether it is flat. Retried every tick until it is."""
+    def flatten(self, pk: int, *, close: bool = True) -> bool:
+        """Between bars, under a HALT or FLATTEN switch: cancel every open order and, with `close` (FLATTEN),
+        close every position now, at the last bar's prices (the paper broker's closes; a venue's market).
+        Returns whether it is flat with nothing open. Retried every tick until it is."""
         runtime = self.runtimes[pk]
-        if runtime.last_bar is None or not any(runtime.broker.account().positions.values()):
+        held = any(runtime.broker.account().positions.values()) and close
+        if runtime.last_bar is None or not (held or runtime.broker.open_orders()):
             return True
         runtime.flattens += 1
         bar = runtime.last_bar
@@ -210,13 +215,14 @@ class TradingProcess:
             if deployment is None:
                 return False
             guard = Guard(deployment, runtime, bar, limits=limits_for(deployment), level=kill_level_for(deployment))
-            if guard.level < KillLevel.FLATTEN:
+            if guard.level < KillLevel.HALT:
                 return True
+            close = close and guard.level >= KillLevel.FLATTEN
             updates = self._cancel_open(runtime)
             account = runtime.broker.account()
             zeros = {symbol: 0.0 for symbol in runtime.policy.symbols}
-            requests = orders_for_targets(zeros, account, bar.prices(),
-                                          id_prefix=f"{runtime.id_prefix}x{runtime.flattens}b{bar.index}")
+            prefix = f"{runtime.id_prefix}x{runtime.flattens}b{bar.index}"
+            requests = orders_for_targets(zeros, account, bar.prices(), id_prefix=prefix) if close else []
             send(requests, bar=bar, broker=runtime.broker, check=guard.check, record=updates.append,
                  outcome=BarOutcome(bar=bar, equity=0.0, equity_after=0.0, account=account))
             record_updates(deployment, updates, bar, refused=guard.refused, marks=True)
@@ -228,7 +234,7 @@ class TradingProcess:
             Deployment.objects.filter(pk=pk).update(**fields)
         if runtime.paper:
             runtime.broker.prune()
-        return not any(runtime.broker.account().positions.values())
+        return not (any(runtime.broker.account().positions.values()) and close or runtime.broker.open_orders())
 
     def _finish_replay(self, pk: int) -> None:
         deployment = Deployment.objects.get(pk=pk)

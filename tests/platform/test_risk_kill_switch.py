@@ -110,3 +110,25 @@ def test_limits_are_the_tightest_that_apply_and_none_exceeds_the_system_ceiling(
     assert LimitChange.objects.count() == 3
     with pytest.raises(PermissionDenied):
         limits_set(scope="deployment", deployment=deployment, limits=Limits(), actor=other_user)
+
+
+def test_halt_cancels_open_orders_at_once_and_no_position_grows(user, running):
+    from engine.live.orders import OrderRequest
+
+    deployment, process = running
+    runtime = process.runtimes[deployment.pk]
+    symbol = runtime.policy.symbols[0]
+    # A resting limit buy far below the market: open until something cancels it.
+    resting = OrderRequest(client_order_id="manual-1", symbol=symbol, side="buy", quantity=1.0, order_type="limit",
+                           limit_price=1e-6)
+    runtime.broker.submit(resting, runtime.last_bar)
+    assert runtime.broker.open_orders()
+    positions = held(deployment)
+
+    emergency_stop("deployment", "halt", actor=user, deployment=deployment)
+    process.tick()
+    assert runtime.broker.open_orders() == []
+    assert Order.objects.get(deployment=deployment, client_order_id="manual-1").status == "cancelled"
+    after = held(deployment)  # a bar may have come: under HALT the policy may only reduce
+    assert all(abs(after.get(symbol, 0.0)) <= abs(quantity) * (1 + 1e-12) for symbol, quantity in positions.items())
+    assert set(after) <= set(positions)
