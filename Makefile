@@ -19,8 +19,9 @@ install-dev: $(PY)
 run: install
 	PY=$(PY) bin/run
 
-# The whole suite on PostgreSQL (what production runs), then the platform's fast part again on the
-# embedded SQLite default. TEST_DATABASE_URL overrides the local PostgreSQL.
+# The whole suite on PostgreSQL (what production runs), then the platform's tests again on the
+# embedded SQLite default (but those marked `once`, whose checks do not depend on the database).
+# TEST_DATABASE_URL overrides the local PostgreSQL.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not work here);
@@ -29,4 +30,4 @@ test: install-dev
 	$(VENV)/bin/ruff check .
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -q
-	$(PY) -m pytest -q tests/platform -m "not postgres"
+	$(PY) -m pytest -q tests/platform -m "not postgres and not once"

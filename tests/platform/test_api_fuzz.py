@@ -16,7 +16,7 @@ from sessions.services import session_transition
 from tests.platform.session_helpers import tiny
 from trademaster_web.api import api
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.once]
 
 FUZZ_EXAMPLES = 25
 # A request the document allows may still be refused for what it means: a dataset id that names no
